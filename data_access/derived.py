@@ -1,0 +1,123 @@
+"""Derived tables, rebuilt by ``journeylens build`` after every load and never by a page.
+
+Each derived table is an Ibis expression over the contract tables, so the build runs in the
+engine and compiles for Spark and ClickHouse as well. Pages read these small roll-ups instead of
+scanning every event.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import ibis
+import ibis.expr.types as ir
+
+from data_access.schema import NON_TOUCH_EVENT_TYPES, unified
+
+
+def _is_touch(events: ir.Table) -> ir.BooleanValue:
+    return ~events.event_type.isin(NON_TOUCH_EVENT_TYPES)
+
+
+def daily_activity_expr() -> ir.Table:
+    """One row per customer, day and channel with the additive facts the KPIs need.
+
+    Counts here are sums, so any date range or channel subset is a plain re-aggregation; only
+    distinct-customer counts need the customer_id kept.
+    """
+    e = unified("events")
+    is_purchase = e.event_type == "purchase"
+    is_refund = e.event_type == "refund"
+    csat, nps = e.csat_score, e.nps_score
+    return (
+        e.mutate(day=e.occurred_at.date())
+        .group_by(["customer_id", "day", "channel"])
+        .agg(
+            events=ibis._.count(),
+            touches=_is_touch(e).cast("int64").sum(),
+            orders=is_purchase.cast("int64").sum(),
+            gross_revenue=e.revenue.sum(where=is_purchase).fill_null(0).cast("float64"),
+            refunds=e.revenue.sum(where=is_refund).fill_null(0).cast("float64"),
+            csat_responses=csat.notnull().cast("int64").sum(),
+            csat_positive=(csat >= 4).cast("int64").sum(),
+            nps_responses=nps.notnull().cast("int64").sum(),
+            nps_promoters=(nps >= 9).cast("int64").sum(),
+            nps_detractors=(nps <= 6).cast("int64").sum(),
+        )
+    )
+
+
+def customer_channels_expr() -> ir.Table:
+    """One row per customer and channel used: how often, since when, and what was bought there."""
+    e = unified("events")
+    is_purchase = e.event_type == "purchase"
+    return e.group_by(["customer_id", "channel"]).agg(
+        events=ibis._.count(),
+        first_at=e.occurred_at.min(),
+        last_at=e.occurred_at.max(),
+        orders=is_purchase.cast("int64").sum(),
+        net_revenue=e.revenue.sum().fill_null(0).cast("float64"),
+    )
+
+
+def customer_facts_expr() -> ir.Table:
+    """One row per unified customer with lifetime facts (segments, CLTV and 360 read these)."""
+    e = unified("events")
+    c = unified("customers")
+    is_purchase = e.event_type == "purchase"
+    per_customer = e.group_by("customer_id").agg(
+        first_event_at=e.occurred_at.min(),
+        last_event_at=e.occurred_at.max(),
+        first_purchase_at=e.occurred_at.min(where=is_purchase),
+        last_purchase_at=e.occurred_at.max(where=is_purchase),
+        events=ibis._.count(),
+        orders=is_purchase.cast("int64").sum(),
+        purchase_days=e.occurred_at.date().nunique(where=is_purchase),
+        gross_revenue=e.revenue.sum(where=is_purchase).fill_null(0).cast("float64"),
+        net_revenue=e.revenue.sum().fill_null(0).cast("float64"),
+        channels_used=e.channel.nunique(),
+        support_contacts=(e.event_type == "support_contact").cast("int64").sum(),
+        latest_csat=e.csat_score.argmax(e.occurred_at, where=e.csat_score.notnull()),
+        latest_nps=e.nps_score.argmax(e.occurred_at, where=e.nps_score.notnull()),
+    )
+    joined = c.left_join(per_customer, c.customer_id == per_customer.customer_id)
+    return joined.select(
+        c.customer_id,
+        c.first_seen_at,
+        c.acquisition_channel,
+        c.region,
+        c.segment,
+        *[per_customer[name] for name in per_customer.columns if name != "customer_id"],
+    ).mutate(
+        events=ibis._.events.fill_null(0),
+        orders=ibis._.orders.fill_null(0),
+        purchase_days=ibis._.purchase_days.fill_null(0),
+        gross_revenue=ibis._.gross_revenue.fill_null(0),
+        net_revenue=ibis._.net_revenue.fill_null(0),
+        channels_used=ibis._.channels_used.fill_null(0),
+        support_contacts=ibis._.support_contacts.fill_null(0),
+    )
+
+
+DERIVED_TABLES: dict[str, Callable[[], ir.Table]] = {
+    "daily_activity": daily_activity_expr,
+    "customer_channels": customer_channels_expr,
+    "customer_facts": customer_facts_expr,
+}
+
+
+def derived(name: str) -> ir.Table:
+    """The unbound derived table ``name`` (with the schema its expression produces)."""
+    return ibis.table(DERIVED_TABLES[name]().schema(), name=name)
+
+
+def build_derived_tables(backend: ibis.BaseBackend, *, progress: Callable[[str], None] = print) -> dict[str, int]:
+    """(Re)create every derived table on a writable backend; return their row counts."""
+    counts: dict[str, int] = {}
+    for name, make in DERIVED_TABLES.items():
+        started = time.perf_counter()
+        backend.create_table(name, make(), overwrite=True)
+        counts[name] = int(backend.execute(backend.table(name).count()))
+        progress(f"built {name}: {counts[name]:,} rows in {time.perf_counter() - started:.1f} s")
+    return counts

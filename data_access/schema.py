@@ -1,0 +1,161 @@
+"""The data contract: the unified tables every metric reads (DESIGN.md §1).
+
+Tables are described once here, as Ibis schemas. Metrics build expressions over the unbound
+tables from :func:`unified`, so the very same expression runs on DuckDB and compiles for Spark or
+ClickHouse.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+EVENT_TYPES = (
+    "page_view",
+    "product_view",
+    "add_to_cart",
+    "checkout",
+    "purchase",
+    "refund",
+    "email_open",
+    "email_click",
+    "social_engagement",
+    "store_visit",
+    "support_contact",
+    "survey_response",
+)
+# Journeys are made of touches; outcomes (purchase, refund) and feedback are not touches.
+NON_TOUCH_EVENT_TYPES = ("purchase", "refund", "survey_response")
+
+IDENTIFIER_TYPES = ("email", "phone", "loyalty_id", "cookie_id", "device_id", "crm_id", "pos_card")
+
+CUSTOMERS = ibis.schema(
+    {
+        "customer_id": "!string",
+        "first_seen_at": "!timestamp",
+        "acquisition_channel": "!string",
+        "region": "!string",
+        "segment": "string",
+    }
+)
+
+EVENTS = ibis.schema(
+    {
+        "event_id": "!string",
+        "customer_id": "!string",
+        "occurred_at": "!timestamp",
+        "channel": "!string",
+        "event_type": "!string",
+        "order_id": "string",
+        "revenue": "float64",
+        "csat_score": "int8",
+        "nps_score": "int8",
+        "campaign": "string",
+        "product_category": "string",
+        "source_system": "!string",
+    }
+)
+
+IDENTITIES = ibis.schema(
+    {
+        "customer_id": "!string",
+        "identifier_type": "!string",
+        "identifier_value": "!string",
+        "source_system": "!string",
+    }
+)
+
+# Every rejected input row lands here with the reason, so loaded + quarantined == read.
+QUARANTINE = ibis.schema(
+    {
+        "load_id": "!string",
+        "source_file": "!string",
+        "row_number": "!int64",
+        "column_name": "string",
+        "reason": "!string",
+        "raw": "string",
+        "quarantined_at": "!timestamp",
+    }
+)
+
+LOADS = ibis.schema(
+    {
+        "load_id": "!string",
+        "kind": "!string",
+        "source_file": "!string",
+        "rows_read": "!int64",
+        "rows_loaded": "!int64",
+        "rows_already_present": "!int64",
+        "rows_quarantined": "!int64",
+        "loaded_at": "!timestamp",
+    }
+)
+
+BASE_TABLES = {
+    "customers": CUSTOMERS,
+    "events": EVENTS,
+    "identities": IDENTITIES,
+    "quarantine": QUARANTINE,
+    "loads": LOADS,
+}
+
+UNIQUE_KEYS = {"customers": ("customer_id",), "events": ("event_id",)}
+
+
+def unified(name: str) -> ir.Table:
+    """The unbound table ``name`` of the contract, for building portable expressions."""
+    return ibis.table(BASE_TABLES[name], name=name)
+
+
+def check_contract(con, *, channels: tuple[str, ...]) -> list[str]:
+    """Run the contract checks on a live backend; return one readable line per violation.
+
+    ``con`` is an Ibis backend. An empty list means the store honours the contract.
+    """
+    problems: list[str] = []
+    present = set(con.list_tables())
+    for name, schema in BASE_TABLES.items():
+        if name not in present:
+            problems.append(f"table {name} is missing")
+            continue
+        actual = con.table(name).schema()
+        missing = [c for c in schema.names if c not in actual.names]
+        if missing:
+            problems.append(f"table {name} lacks columns {', '.join(missing)}")
+    if problems:
+        return problems
+
+    for table_name, key in UNIQUE_KEYS.items():
+        table = unified(table_name)
+        duplicated = table.group_by(list(key)).agg(n=ibis._.count()).filter(ibis._.n > 1).count()
+        if (n := con.execute(duplicated)) > 0:
+            problems.append(f"{table_name}.{'+'.join(key)} has {n} duplicated values")
+
+    for table_name, schema in BASE_TABLES.items():
+        table = unified(table_name)
+        for column, dtype in schema.items():
+            if not dtype.nullable and (n := con.execute(table[column].isnull().sum())) > 0:
+                problems.append(f"{table_name}.{column} has {n} empty values")
+
+    events, customers, identities = unified("events"), unified("customers"), unified("identities")
+    accepted = [
+        (events, "channel", channels),
+        (events, "event_type", EVENT_TYPES),
+        (customers, "acquisition_channel", channels),
+        (identities, "identifier_type", IDENTIFIER_TYPES),
+    ]
+    for table, column, values in accepted:
+        n = con.execute((~table[column].isin(values)).sum())
+        if n:
+            problems.append(f"{table.get_name()}.{column} has {n} values outside {', '.join(values)}")
+
+    ranges = [("csat_score", 1, 5), ("nps_score", 0, 10)]
+    for column, low, high in ranges:
+        n = con.execute((~events[column].between(low, high)).sum())
+        if n:
+            problems.append(f"events.{column} has {n} values outside {low}–{high}")
+
+    orphans = events.anti_join(customers, "customer_id").count()
+    if (n := con.execute(orphans)) > 0:
+        problems.append(f"events has {n} rows whose customer_id is not in customers")
+    return problems

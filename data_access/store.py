@@ -1,0 +1,121 @@
+"""The embedded DuckDB store: one connection per process, one Ibis backend per thread.
+
+DuckDB refuses (rather than queues) a second concurrent call on one connection, and Streamlit
+runs every session and rerun on its own thread, so each thread gets its own cursor wrapped in its
+own Ibis backend. A DuckDB file is open either by one writer or by many readers; writers therefore
+work on a copy that replaces the file atomically when they finish (:func:`writable_store`), and a
+reader notices the new file by its changed modification time (:attr:`Store.version`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import ibis
+import ibis.expr.types as ir
+import polars as pl
+
+from data_access.schema import BASE_TABLES
+
+
+def pin_utc() -> None:
+    """Make the process clock UTC so timestamps never shift with the host's zone."""
+    os.environ["TZ"] = "UTC"
+    if hasattr(time, "tzset"):
+        time.tzset()
+
+
+class StoreMissing(FileNotFoundError):
+    """There is no store at the configured path yet."""
+
+
+class Store:
+    """A DuckDB file opened once, queried through per-thread Ibis backends."""
+
+    def __init__(self, path: Path | str, *, read_only: bool = True, threads: int = 0) -> None:
+        self.path = Path(path)
+        if read_only and not self.path.exists():
+            raise StoreMissing(f"no store at {self.path}")
+        config = {"threads": threads} if threads else {}
+        self.connection = duckdb.connect(str(self.path), read_only=read_only, config=config)
+        self.connection.execute("SET TimeZone = 'UTC'")
+        self.read_only = read_only
+        self._local = threading.local()
+
+    @property
+    def version(self) -> int:
+        """Changes whenever a writer swaps in a new file."""
+        return self.path.stat().st_mtime_ns
+
+    @property
+    def backend(self) -> ibis.BaseBackend:
+        """This thread's Ibis backend, over its own DuckDB cursor."""
+        backend = getattr(self._local, "backend", None)
+        if backend is None:
+            backend = ibis.duckdb.from_connection(self.connection.cursor())
+            self._local.backend = backend
+        return backend
+
+    def to_polars(self, expr: ir.Expr) -> pl.DataFrame:
+        """Run an expression in the engine and bring the (small) result back as Polars."""
+        return self.backend.to_polars(expr)
+
+    def scalar(self, expr: ir.Scalar) -> object:
+        return self.backend.execute(expr)
+
+    def table_names(self) -> set[str]:
+        return set(self.backend.list_tables())
+
+    def row_count(self, name: str) -> int:
+        if name not in self.table_names():
+            return 0
+        return int(self.backend.execute(self.backend.table(name).count()))
+
+    def has_data(self) -> bool:
+        """True when the store has the contract's tables and at least one event."""
+        return set(BASE_TABLES) <= self.table_names() and self.row_count("events") > 0
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def create_base_tables(store: Store) -> None:
+    """Create any missing contract table, empty, with the contract's types."""
+    existing = store.table_names()
+    for name, schema in BASE_TABLES.items():
+        if name not in existing:
+            store.backend.create_table(name, schema=schema)
+
+
+@contextlib.contextmanager
+def writable_store(path: Path | str, *, fresh: bool = False, threads: int = 0) -> Iterator[Store]:
+    """Open a private copy of the store for writing and swap it in only if the block succeeds.
+
+    Readers (a running app) keep the old file until they reopen; a failed load leaves the store
+    exactly as it was. ``fresh=True`` starts from an empty store instead of a copy.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = target.with_name(f".{target.name}.{os.getpid()}.writing")
+    scratch.unlink(missing_ok=True)
+    if target.exists() and not fresh:
+        shutil.copyfile(target, scratch)
+    store = Store(scratch, read_only=False, threads=threads)
+    try:
+        create_base_tables(store)
+        yield store
+        store.connection.execute("CHECKPOINT")
+        store.close()
+        os.replace(scratch, target)
+    except BaseException:
+        store.close()
+        scratch.unlink(missing_ok=True)
+        Path(f"{scratch}.wal").unlink(missing_ok=True)
+        raise

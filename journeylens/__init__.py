@@ -1,0 +1,1 @@
+"""Journeylens: omnichannel customer analytics."""

@@ -1,0 +1,59 @@
+"""What the store holds: the date range with data and the values each global filter can take."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import ibis.expr.types as ir
+
+from data_access.derived import derived
+from data_access.schema import unified
+from metrics.engine import Engine
+
+
+@dataclass(frozen=True)
+class Catalog:
+    first_day: date | None
+    last_day: date | None
+    channels: tuple[str, ...]
+    regions: tuple[str, ...]
+    segments: tuple[str, ...]
+    customers: int
+    events: int
+
+
+def bounds_expr() -> ir.Table:
+    activity = derived("daily_activity")
+    return activity.agg(first_day=activity.day.min(), last_day=activity.day.max(), events=activity.events.sum())
+
+
+def distinct_expr(table: ir.Table, column: str) -> ir.Table:
+    return table.select(value=table[column]).filter(table[column].notnull()).distinct().order_by("value")
+
+
+def catalog(engine: Engine) -> Catalog:
+    """Date bounds, filter values and sizes of the store, in a few small queries."""
+    bounds = engine.to_polars(bounds_expr()).row(0, named=True)
+    customers = unified("customers")
+
+    def values(table: ir.Table, column: str) -> tuple[str, ...]:
+        return tuple(engine.to_polars(distinct_expr(table, column))["value"].to_list())
+
+    return Catalog(
+        first_day=bounds["first_day"],
+        last_day=bounds["last_day"],
+        channels=values(derived("daily_activity"), "channel"),
+        regions=values(customers, "region"),
+        segments=values(customers, "segment"),
+        customers=int(engine.to_polars(customers.agg(n=customers.count()))["n"][0]),
+        events=int(bounds["events"] or 0),
+    )
+
+
+def portable_expressions() -> dict[str, ir.Expr]:
+    return {
+        "catalog.bounds": bounds_expr(),
+        "catalog.regions": distinct_expr(unified("customers"), "region"),
+        "catalog.channels": distinct_expr(derived("daily_activity"), "channel"),
+    }

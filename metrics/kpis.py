@@ -1,0 +1,222 @@
+"""Overview KPIs, their change against the previous period, trends and channel mix.
+
+Definitions (shown in the UI next to the numbers):
+
+- revenue: net revenue, purchases minus refunds, in the store's currency;
+- orders: purchase events; AOV: gross purchase revenue / orders;
+- active customers: customers with at least one event in the period (in the selected channels);
+- repeat purchase rate: share of the period's purchasers with two or more orders in it;
+- omnichannel share: share of active customers with events in two or more channels;
+- CSAT: share of 4–5 ratings among 1–5 survey responses; NPS: % promoters (9–10) − % detractors (0–6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+import ibis.expr.types as ir
+import polars as pl
+
+from data_access.derived import derived
+from metrics.engine import Engine
+from metrics.filters import Filters, apply_filters
+
+Grain = Literal["day", "week", "month"]
+
+
+@dataclass(frozen=True)
+class Kpi:
+    key: str
+    label: str
+    unit: Literal["currency", "count", "percent", "points"]
+    definition: str
+
+
+KPIS = (
+    Kpi("revenue", "Revenue", "currency", "Net revenue: purchases minus refunds."),
+    Kpi("orders", "Orders", "count", "Number of purchases."),
+    Kpi("aov", "Average order value", "currency", "Gross purchase revenue divided by orders."),
+    Kpi("active_customers", "Active customers", "count", "Customers with at least one event."),
+    Kpi("repeat_rate", "Repeat purchase rate", "percent",
+        "Share of the period's purchasers who placed two or more orders in it."),
+    Kpi("omnichannel_share", "Omnichannel share", "percent",
+        "Share of active customers with events in two or more channels."),
+    Kpi("csat", "CSAT", "percent", "Share of 4–5 ratings among 1–5 survey responses."),
+    Kpi("nps", "NPS", "points", "% promoters (9–10) minus % detractors (0–6), from −100 to 100."),
+)
+
+
+def totals_expr(filters: Filters) -> ir.Table:
+    """One row of additive totals and distinct counts for the filtered period."""
+    activity = apply_filters(derived("daily_activity"), filters, day_column="day")
+    per_customer = activity.group_by("customer_id").agg(
+        orders=activity.orders.sum(),
+        gross_revenue=activity.gross_revenue.sum(),
+        refunds=activity.refunds.sum(),
+        channels=activity.channel.nunique(),
+        csat_responses=activity.csat_responses.sum(),
+        csat_positive=activity.csat_positive.sum(),
+        nps_responses=activity.nps_responses.sum(),
+        nps_promoters=activity.nps_promoters.sum(),
+        nps_detractors=activity.nps_detractors.sum(),
+    )
+    c = per_customer
+    return c.agg(
+        active_customers=c.count(),
+        purchasers=(c.orders > 0).cast("int64").sum(),
+        repeat_purchasers=(c.orders >= 2).cast("int64").sum(),
+        omnichannel_customers=(c.channels >= 2).cast("int64").sum(),
+        orders=c.orders.sum(),
+        gross_revenue=c.gross_revenue.sum(),
+        refunds=c.refunds.sum(),
+        csat_responses=c.csat_responses.sum(),
+        csat_positive=c.csat_positive.sum(),
+        nps_responses=c.nps_responses.sum(),
+        nps_promoters=c.nps_promoters.sum(),
+        nps_detractors=c.nps_detractors.sum(),
+    )
+
+
+def _ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
+    return pl.when(denominator > 0).then(numerator / denominator).otherwise(None)
+
+
+def _kpi_values(totals: pl.DataFrame) -> pl.DataFrame:
+    """Turn the totals row into one value per KPI (null where the base is empty)."""
+    t = totals.with_columns(pl.all().fill_null(0))
+    values = t.select(
+        revenue=pl.col("gross_revenue") + pl.col("refunds"),
+        orders=pl.col("orders").cast(pl.Float64),
+        aov=_ratio(pl.col("gross_revenue"), pl.col("orders")),
+        active_customers=pl.col("active_customers").cast(pl.Float64),
+        repeat_rate=_ratio(pl.col("repeat_purchasers"), pl.col("purchasers")) * 100,
+        omnichannel_share=_ratio(pl.col("omnichannel_customers"), pl.col("active_customers")) * 100,
+        csat=_ratio(pl.col("csat_positive"), pl.col("csat_responses")) * 100,
+        nps=_ratio(pl.col("nps_promoters") - pl.col("nps_detractors"), pl.col("nps_responses")) * 100,
+    )
+    return values.unpivot(variable_name="kpi", value_name="value")
+
+
+def kpis(engine: Engine, filters: Filters) -> pl.DataFrame:
+    """KPI values for the period and the equally long previous period, with their change.
+
+    Returns one row per KPI in display order: kpi, label, unit, value, previous, change
+    (value − previous) and change_pct (relative change in %, null when previous is 0 or null).
+    Without a date range there is no previous period and those columns are null.
+    """
+    current = _kpi_values(engine.to_polars(totals_expr(filters)))
+    if filters.days is not None:
+        previous = _kpi_values(engine.to_polars(totals_expr(filters.previous_period())))
+    else:
+        previous = current.with_columns(value=pl.lit(None, pl.Float64))
+    catalogue = pl.DataFrame(
+        {
+            "kpi": [k.key for k in KPIS],
+            "label": [k.label for k in KPIS],
+            "unit": [k.unit for k in KPIS],
+            "definition": [k.definition for k in KPIS],
+        }
+    )
+    return (
+        catalogue.join(current, on="kpi", how="left", maintain_order="left")
+        .join(previous.rename({"value": "previous"}), on="kpi", how="left", maintain_order="left")
+        .with_columns(change=pl.col("value") - pl.col("previous"))
+        .with_columns(
+            change_pct=pl.when(pl.col("previous").abs() > 0)
+            .then(pl.col("change") / pl.col("previous").abs() * 100)
+            .otherwise(None)
+        )
+        .select("kpi", "label", "unit", "value", "previous", "change", "change_pct", "definition")
+    )
+
+
+def grain_for(filters: Filters) -> Grain:
+    """A readable number of points: days up to ~6 weeks, weeks up to ~1 year, then months."""
+    if filters.days is not None and filters.days <= 45:
+        return "day"
+    if filters.days is not None and filters.days <= 370:
+        return "week"
+    return "month"
+
+
+def _period_start(day: ir.DateValue, grain: Grain) -> ir.DateValue:
+    return day if grain == "day" else day.truncate({"week": "W", "month": "M"}[grain])
+
+
+def trend_expr(filters: Filters, *, grain: Grain) -> ir.Table:
+    """Revenue, orders and active customers per period and channel (period = its first day)."""
+    activity = apply_filters(derived("daily_activity"), filters, day_column="day")
+    activity = activity.mutate(period=_period_start(activity.day, grain))
+    return (
+        activity.group_by(["period", "channel"])
+        .agg(
+            revenue=(activity.gross_revenue + activity.refunds).sum(),
+            orders=activity.orders.sum(),
+            active_customers=activity.customer_id.nunique(),
+        )
+        .order_by(["period", "channel"])
+    )
+
+
+def active_total_expr(filters: Filters, *, grain: Grain) -> ir.Table:
+    """Distinct active customers per period over all selected channels (not a sum of channels)."""
+    activity = apply_filters(derived("daily_activity"), filters, day_column="day")
+    activity = activity.mutate(period=_period_start(activity.day, grain))
+    return (
+        activity.group_by("period")
+        .agg(active_customers=activity.customer_id.nunique(), revenue=(activity.gross_revenue + activity.refunds).sum())
+        .order_by("period")
+    )
+
+
+def trend(engine: Engine, filters: Filters, *, grain: Grain | None = None) -> pl.DataFrame:
+    """Per period and channel, plus a channel "all" row holding the distinct total."""
+    grain = grain or grain_for(filters)
+    by_channel = engine.to_polars(trend_expr(filters, grain=grain))
+    total = engine.to_polars(active_total_expr(filters, grain=grain)).with_columns(
+        channel=pl.lit("all"), orders=pl.lit(None, pl.Int64)
+    )
+    columns = ["period", "channel", "revenue", "orders", "active_customers"]
+    return pl.concat(
+        [by_channel.select(columns).cast({"orders": pl.Int64, "active_customers": pl.Int64}),
+         total.select(columns).cast({"orders": pl.Int64, "active_customers": pl.Int64})],
+    ).sort(["period", "channel"])
+
+
+def channel_mix_expr(filters: Filters) -> ir.Table:
+    """Revenue and touches per channel in the period."""
+    activity = apply_filters(derived("daily_activity"), filters, day_column="day")
+    return (
+        activity.group_by("channel")
+        .agg(
+            revenue=(activity.gross_revenue + activity.refunds).sum(),
+            touches=activity.touches.sum(),
+            customers=activity.customer_id.nunique(),
+        )
+        .order_by("channel")
+    )
+
+
+def channel_mix(engine: Engine, filters: Filters) -> pl.DataFrame:
+    """Revenue and touches per channel with each channel's share of the total, in %."""
+    mix = engine.to_polars(channel_mix_expr(filters))
+    return mix.with_columns(
+        revenue_share=_ratio(pl.col("revenue"), pl.col("revenue").sum()) * 100,
+        touch_share=_ratio(pl.col("touches").cast(pl.Float64), pl.col("touches").sum()) * 100,
+    ).sort("revenue", descending=True)
+
+
+def portable_expressions() -> dict[str, ir.Expr]:
+    """Every expression this module runs, with every filter set, for the dialect compile test."""
+    f = Filters(start=date(2026, 1, 1), end=date(2026, 3, 31), channels=("web", "store"),
+                regions=("North",), segments=("gold",))
+    return {
+        "kpis.totals": totals_expr(f),
+        "kpis.trend": trend_expr(f, grain="week"),
+        "kpis.trend_month": trend_expr(f, grain="month"),
+        "kpis.active_total": active_total_expr(f, grain="day"),
+        "kpis.channel_mix": channel_mix_expr(f),
+    }
+

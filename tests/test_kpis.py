@@ -1,0 +1,119 @@
+"""KPIs on four hand-written customers; each expected number names the customers behind it."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from metrics.filters import Filters
+from metrics.kpis import channel_mix, kpis, trend
+from tests.factories import build_store, customer, event
+
+MARCH = Filters(start=date(2026, 3, 1), end=date(2026, 3, 31))
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    customers = [
+        customer("A", "2026-03-02 09:00", "web", "North", "gold"),
+        customer("B", "2026-03-05 12:00", "store", "South"),
+        customer("C", "2026-02-15 08:00", "web", "North", "silver"),
+        customer("D", "2026-02-10 10:00", "app", "South", "gold"),
+    ]
+    events = [
+        # A: browses on the web, buys on the web and in store, rates support 5 / 10 (all March).
+        event("a1", "A", "2026-03-02 09:00", "web", "page_view"),
+        event("a2", "A", "2026-03-02 09:05", "web", "purchase", revenue=100.0, order_id="oa1"),
+        event("a3", "A", "2026-03-10 15:00", "store", "purchase", revenue=50.0, order_id="oa2"),
+        event("a4", "A", "2026-03-11 10:00", "support", "support_contact"),
+        event("a5", "A", "2026-03-12 10:00", "support", "survey_response", csat=5, nps=10),
+        # B: one store order of 80 in March, 20 of it refunded later in March.
+        event("b1", "B", "2026-03-05 12:00", "store", "purchase", revenue=80.0, order_id="ob1"),
+        event("b2", "B", "2026-03-20 12:00", "store", "refund", revenue=-20.0, order_id="ob1"),
+        # C: bought 40 on the web in February, only opened an email in March.
+        event("c1", "C", "2026-02-15 08:00", "web", "purchase", revenue=40.0, order_id="oc1"),
+        event("c2", "C", "2026-03-03 07:00", "email", "email_open", campaign="spring"),
+        # D: February only: app browse and a poor survey (CSAT 2, NPS 3).
+        event("d1", "D", "2026-02-10 10:00", "app", "page_view"),
+        event("d2", "D", "2026-02-11 10:00", "support", "survey_response", csat=2, nps=3),
+    ]
+    return build_store(tmp_path_factory.mktemp("kpis") / "kpis.duckdb", customers=customers, events=events)
+
+
+def _values(frame: pl.DataFrame, column: str = "value") -> dict[str, float | None]:
+    return dict(zip(frame["kpi"], frame[column], strict=True))
+
+
+def test_march_kpis_and_previous_period(store):
+    result = kpis(store, MARCH)
+    values, previous = _values(result), _values(result, "previous")
+    # March: A 100 + 50, B 80 − 20 refund.
+    assert values["revenue"] == pytest.approx(210.0)
+    assert values["orders"] == 3  # A twice, B once
+    assert values["aov"] == pytest.approx(230.0 / 3)  # gross 100 + 50 + 80 over 3 orders
+    assert values["active_customers"] == 3  # A, B, C (D is February only)
+    assert values["repeat_rate"] == pytest.approx(50.0)  # A of purchasers A, B
+    assert values["omnichannel_share"] == pytest.approx(100 / 3)  # A (web, store, support) of A, B, C
+    assert values["csat"] == pytest.approx(100.0)  # A's single 5
+    assert values["nps"] == pytest.approx(100.0)  # A's single 10
+    # Previous period (29 Jan – 28 Feb, equally long): C's 40 order, D's browse and poor survey.
+    assert previous["revenue"] == pytest.approx(40.0)
+    assert previous["active_customers"] == 2  # C, D
+    assert previous["repeat_rate"] == pytest.approx(0.0)  # C bought once
+    assert previous["omnichannel_share"] == pytest.approx(50.0)  # D (app, support) of C, D
+    assert previous["csat"] == pytest.approx(0.0)  # D's 2
+    assert previous["nps"] == pytest.approx(-100.0)  # D's 3
+    changes = _values(result, "change_pct")
+    assert changes["revenue"] == pytest.approx(425.0)  # 210 vs 40
+    assert changes["active_customers"] == pytest.approx(50.0)  # 3 vs 2
+
+
+def test_channel_filter_keeps_only_those_touches(store):
+    values = _values(kpis(store, Filters(start=MARCH.start, end=MARCH.end, channels=("store",))))
+    assert values["revenue"] == pytest.approx(110.0)  # A 50, B 80 − 20
+    assert values["orders"] == 2  # A's store order, B's order
+    assert values["active_customers"] == 2  # A, B
+    assert values["omnichannel_share"] == pytest.approx(0.0)  # within store only, nobody has two
+    assert values["csat"] is None  # no survey in store
+
+
+def test_region_filter_restricts_customers(store):
+    values = _values(kpis(store, Filters(start=MARCH.start, end=MARCH.end, regions=("North",))))
+    assert values["revenue"] == pytest.approx(150.0)  # A only (C did not buy in March)
+    assert values["active_customers"] == 2  # A, C
+
+
+def test_segment_filter_and_empty_period(store):
+    values = _values(kpis(store, Filters(start=date(2025, 1, 1), end=date(2025, 1, 31), segments=("gold",))))
+    assert values["active_customers"] == 0
+    assert values["revenue"] == 0
+    assert values["aov"] is None
+
+
+def test_trend_has_distinct_total_per_period(store):
+    result = trend(store, MARCH, grain="month").filter(pl.col("period") == date(2026, 3, 1))
+    expected = pl.DataFrame(
+        {
+            "period": [date(2026, 3, 1)] * 5,
+            "channel": ["all", "email", "store", "support", "web"],
+            "revenue": [210.0, 0.0, 110.0, 0.0, 100.0],
+            "orders": [None, 0, 2, 0, 1],
+            # all: A, B, C once each although A appears in three channels
+            "active_customers": [3, 1, 2, 1, 1],
+        },
+        schema_overrides={"orders": pl.Int64, "active_customers": pl.Int64},
+    )
+    assert_frame_equal(result, expected)
+
+
+def test_channel_mix_shares(store):
+    result = channel_mix(store, MARCH)
+    revenue_share = dict(zip(result["channel"], result["revenue_share"], strict=True))
+    touch_share = dict(zip(result["channel"], result["touch_share"], strict=True))
+    assert revenue_share["store"] == pytest.approx(110 / 210 * 100)
+    assert revenue_share["web"] == pytest.approx(100 / 210 * 100)
+    # touches exclude purchases, refunds and surveys: A's page view and support contact, C's email open
+    assert touch_share == pytest.approx({"web": 100 / 3, "store": 0.0, "support": 100 / 3, "email": 100 / 3})

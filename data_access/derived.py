@@ -62,7 +62,11 @@ def customer_channels_expr() -> ir.Table:
 
 
 def customer_facts_expr() -> ir.Table:
-    """One row per unified customer with lifetime facts (segments, CLTV and 360 read these)."""
+    """One row per unified customer with lifetime facts (segments, CLTV and 360 read these).
+
+    Distinct counts (channels, purchase days) are counted over pre-grouped rows, which is exact on
+    every engine (ClickHouse compiles ``nunique`` to an approximation).
+    """
     e = unified("events")
     c = unified("customers")
     is_purchase = e.event_type == "purchase"
@@ -73,30 +77,32 @@ def customer_facts_expr() -> ir.Table:
         last_purchase_at=e.occurred_at.max(where=is_purchase),
         events=ibis._.count(),
         orders=is_purchase.cast("int64").sum(),
-        purchase_days=e.occurred_at.date().nunique(where=is_purchase),
         gross_revenue=e.revenue.sum(where=is_purchase).fill_null(0).cast("float64"),
         net_revenue=e.revenue.sum().fill_null(0).cast("float64"),
-        channels_used=e.channel.nunique(),
         support_contacts=(e.event_type == "support_contact").cast("int64").sum(),
         latest_csat=e.csat_score.argmax(e.occurred_at, where=e.csat_score.notnull()),
         latest_nps=e.nps_score.argmax(e.occurred_at, where=e.nps_score.notnull()),
     )
-    joined = c.left_join(per_customer, c.customer_id == per_customer.customer_id)
-    return joined.select(
-        c.customer_id,
-        c.first_seen_at,
-        c.acquisition_channel,
-        c.region,
-        c.segment,
-        *[per_customer[name] for name in per_customer.columns if name != "customer_id"],
-    ).mutate(
-        events=ibis._.events.fill_null(0),
-        orders=ibis._.orders.fill_null(0),
-        purchase_days=ibis._.purchase_days.fill_null(0),
-        gross_revenue=ibis._.gross_revenue.fill_null(0),
-        net_revenue=ibis._.net_revenue.fill_null(0),
-        channels_used=ibis._.channels_used.fill_null(0),
-        support_contacts=ibis._.support_contacts.fill_null(0),
+    purchases = e.filter(is_purchase)
+    purchase_days = (
+        purchases.select("customer_id", day=purchases.occurred_at.date())
+        .distinct()
+        .group_by("customer_id")
+        .agg(purchase_days=ibis._.count())
+    )
+    channels = customer_channels_expr().group_by("customer_id").agg(channels_used=ibis._.count())
+    facts = (
+        c.left_join(per_customer, "customer_id")
+        .left_join(purchase_days, "customer_id")
+        .left_join(channels, "customer_id")
+    )
+    zero_when_missing = ("events", "orders", "gross_revenue", "net_revenue", "support_contacts",
+                         "purchase_days", "channels_used")
+    return facts.select(
+        "customer_id", "first_seen_at", "acquisition_channel", "region", "segment",
+        "first_event_at", "last_event_at", "first_purchase_at", "last_purchase_at",
+        *[facts[name].fill_null(0).name(name) for name in zero_when_missing],
+        "latest_csat", "latest_nps",
     )
 
 

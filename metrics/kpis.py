@@ -25,6 +25,11 @@ from metrics.filters import Filters, apply_filters
 
 Grain = Literal["day", "week", "month"]
 
+ADDITIVE = (
+    "orders", "gross_revenue", "refunds", "csat_responses", "csat_positive",
+    "nps_responses", "nps_promoters", "nps_detractors",
+)
+
 
 @dataclass(frozen=True)
 class Kpi:
@@ -51,16 +56,12 @@ KPIS = (
 def totals_expr(filters: Filters) -> ir.Table:
     """One row of additive totals and distinct counts for the filtered period."""
     activity = apply_filters(derived("daily_activity"), filters, day_column="day")
-    per_customer = activity.group_by("customer_id").agg(
-        orders=activity.orders.sum(),
-        gross_revenue=activity.gross_revenue.sum(),
-        refunds=activity.refunds.sum(),
-        channels=activity.channel.nunique(),
-        csat_responses=activity.csat_responses.sum(),
-        csat_positive=activity.csat_positive.sum(),
-        nps_responses=activity.nps_responses.sum(),
-        nps_promoters=activity.nps_promoters.sum(),
-        nps_detractors=activity.nps_detractors.sum(),
+    # Distinct counts come from grouping twice: exact on every engine (ClickHouse's nunique is not).
+    per_channel = activity.group_by(["customer_id", "channel"]).agg(
+        **{column: activity[column].sum() for column in ADDITIVE}
+    )
+    per_customer = per_channel.group_by("customer_id").agg(
+        channels=per_channel.count(), **{column: per_channel[column].sum() for column in ADDITIVE}
     )
     c = per_customer
     return c.agg(
@@ -68,14 +69,7 @@ def totals_expr(filters: Filters) -> ir.Table:
         purchasers=(c.orders > 0).cast("int64").sum(),
         repeat_purchasers=(c.orders >= 2).cast("int64").sum(),
         omnichannel_customers=(c.channels >= 2).cast("int64").sum(),
-        orders=c.orders.sum(),
-        gross_revenue=c.gross_revenue.sum(),
-        refunds=c.refunds.sum(),
-        csat_responses=c.csat_responses.sum(),
-        csat_positive=c.csat_positive.sum(),
-        nps_responses=c.nps_responses.sum(),
-        nps_promoters=c.nps_promoters.sum(),
-        nps_detractors=c.nps_detractors.sum(),
+        **{column: c[column].sum() for column in ADDITIVE},
     )
 
 
@@ -145,30 +139,37 @@ def _period_start(day: ir.DateValue, grain: Grain) -> ir.DateValue:
     return day if grain == "day" else day.truncate({"week": "W", "month": "M"}[grain])
 
 
+def _per_customer(filters: Filters, by: list[str], *, grain: Grain | None = None) -> ir.Table:
+    """Revenue, orders and touches per customer and ``by`` keys (e.g. period, channel)."""
+    activity = apply_filters(derived("daily_activity"), filters, day_column="day")
+    if grain is not None:
+        activity = activity.mutate(period=_period_start(activity.day, grain))
+    return activity.group_by([*by, "customer_id"]).agg(
+        revenue=(activity.gross_revenue + activity.refunds).sum(),
+        orders=activity.orders.sum(),
+        touches=activity.touches.sum(),
+    )
+
+
+def _customers_per(per_customer: ir.Table, by: list[str]) -> ir.Table:
+    return per_customer.group_by(by).agg(
+        revenue=per_customer.revenue.sum(),
+        orders=per_customer.orders.sum(),
+        touches=per_customer.touches.sum(),
+        active_customers=per_customer.count(),
+    )
+
+
 def trend_expr(filters: Filters, *, grain: Grain) -> ir.Table:
     """Revenue, orders and active customers per period and channel (period = its first day)."""
-    activity = apply_filters(derived("daily_activity"), filters, day_column="day")
-    activity = activity.mutate(period=_period_start(activity.day, grain))
-    return (
-        activity.group_by(["period", "channel"])
-        .agg(
-            revenue=(activity.gross_revenue + activity.refunds).sum(),
-            orders=activity.orders.sum(),
-            active_customers=activity.customer_id.nunique(),
-        )
-        .order_by(["period", "channel"])
-    )
+    per_customer = _per_customer(filters, ["period", "channel"], grain=grain)
+    return _customers_per(per_customer, ["period", "channel"]).order_by(["period", "channel"])
 
 
 def active_total_expr(filters: Filters, *, grain: Grain) -> ir.Table:
     """Distinct active customers per period over all selected channels (not a sum of channels)."""
-    activity = apply_filters(derived("daily_activity"), filters, day_column="day")
-    activity = activity.mutate(period=_period_start(activity.day, grain))
-    return (
-        activity.group_by("period")
-        .agg(active_customers=activity.customer_id.nunique(), revenue=(activity.gross_revenue + activity.refunds).sum())
-        .order_by("period")
-    )
+    per_customer = _per_customer(filters, ["period"], grain=grain)
+    return _customers_per(per_customer, ["period"]).order_by("period")
 
 
 def trend(engine: Engine, filters: Filters, *, grain: Grain | None = None) -> pl.DataFrame:
@@ -186,17 +187,9 @@ def trend(engine: Engine, filters: Filters, *, grain: Grain | None = None) -> pl
 
 
 def channel_mix_expr(filters: Filters) -> ir.Table:
-    """Revenue and touches per channel in the period."""
-    activity = apply_filters(derived("daily_activity"), filters, day_column="day")
-    return (
-        activity.group_by("channel")
-        .agg(
-            revenue=(activity.gross_revenue + activity.refunds).sum(),
-            touches=activity.touches.sum(),
-            customers=activity.customer_id.nunique(),
-        )
-        .order_by("channel")
-    )
+    """Revenue, touches and customers per channel in the period."""
+    mix = _customers_per(_per_customer(filters, ["channel"]), ["channel"])
+    return mix.rename(customers="active_customers").order_by("channel")
 
 
 def channel_mix(engine: Engine, filters: Filters) -> pl.DataFrame:

@@ -60,3 +60,32 @@ def build_store(path: Path, *, customers: list[dict], events: list[dict],
             store.backend.insert(name, _frame(rows, schema))
         build_derived_tables(store.backend, progress=lambda _: None)
     return Store(path)
+
+
+def four_customers_store(path: Path) -> Store:
+    """A (web → store buyer, rates support 5/10), B (store, partly refunded), C (bought in February,
+    emailed in March), D (February browse and a poor 2/3 survey): the KPI test data."""
+    customers = [
+        customer("A", "2026-03-02 09:00", "web", "North", "gold"),
+        customer("B", "2026-03-05 12:00", "store", "South"),
+        customer("C", "2026-02-15 08:00", "web", "North", "silver"),
+        customer("D", "2026-02-10 10:00", "app", "South", "gold"),
+    ]
+    events = [
+        # A: browses on the web, buys on the web and in store, rates support 5 / 10 (all March).
+        event("a1", "A", "2026-03-02 09:00", "web", "page_view"),
+        event("a2", "A", "2026-03-02 09:05", "web", "purchase", revenue=100.0, order_id="oa1"),
+        event("a3", "A", "2026-03-10 15:00", "store", "purchase", revenue=50.0, order_id="oa2"),
+        event("a4", "A", "2026-03-11 10:00", "support", "support_contact"),
+        event("a5", "A", "2026-03-12 10:00", "support", "survey_response", csat=5, nps=10),
+        # B: one store order of 80 in March, 20 of it refunded later in March.
+        event("b1", "B", "2026-03-05 12:00", "store", "purchase", revenue=80.0, order_id="ob1"),
+        event("b2", "B", "2026-03-20 12:00", "store", "refund", revenue=-20.0, order_id="ob1"),
+        # C: bought 40 on the web in February, only opened an email in March.
+        event("c1", "C", "2026-02-15 08:00", "web", "purchase", revenue=40.0, order_id="oc1"),
+        event("c2", "C", "2026-03-03 07:00", "email", "email_open", campaign="spring"),
+        # D: February only: app browse and a poor survey (CSAT 2, NPS 3).
+        event("d1", "D", "2026-02-10 10:00", "app", "page_view"),
+        event("d2", "D", "2026-02-11 10:00", "support", "survey_response", csat=2, nps=3),
+    ]
+    return build_store(path, customers=customers, events=events)

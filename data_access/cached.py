@@ -1,0 +1,70 @@
+"""The only module that uses Streamlit's caches: the store connection and metric results.
+
+Results are cached by the metric's name, the store file's version, the filters and the options,
+so a new load (which swaps in a new file) invalidates everything without a restart. Figures are
+never cached, only data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import streamlit as st
+
+from data_access.settings import Settings, SettingsError, load_settings
+from data_access.store import Store, StoreMissing, pin_utc
+
+T = TypeVar("T")
+
+
+def _ttl_seconds() -> int:
+    try:
+        return load_settings().cache_ttl_seconds
+    except SettingsError:
+        return Settings.model_fields["cache_ttl_seconds"].default  # app.py reports the bad value
+
+
+@st.cache_resource(show_spinner=False)
+def settings() -> Settings:
+    return load_settings()
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _open_store(path: str, version: int) -> Store:
+    # ``version`` is only part of the key: a swapped-in file opens a new connection.
+    del version
+    pin_utc()
+    return Store(path, threads=settings().engine_threads)
+
+
+def current_store() -> Store | None:
+    """The configured store, or None when there is no file there yet."""
+    path = settings().store_path
+    try:
+        return _open_store(str(path), path.stat().st_mtime_ns)
+    except (FileNotFoundError, StoreMissing):
+        return None
+
+
+@st.cache_data(ttl=_ttl_seconds(), show_spinner=False, max_entries=512)
+def _compute(name: str, path: str, version: int, args: tuple, options: tuple, _metric: Callable) -> object:
+    del name  # part of the cache key only
+    return _metric(_open_store(path, version), *args, **dict(options))
+
+
+def compute(metric: Callable[..., T], *args: object, **options: object) -> T:
+    """Run ``metric(store, *args, **options)``, cached per store version and arguments.
+
+    Arguments must be hashable values (filters, strings, numbers, tuples).
+    """
+    store = current_store()
+    if store is None:
+        raise StoreMissing(f"no store at {settings().store_path}")
+    name = f"{metric.__module__}.{metric.__qualname__}"
+    return _compute(name, str(store.path), store.version, args, tuple(sorted(options.items())), _metric=metric)
+
+
+def clear() -> None:
+    st.cache_data.clear()
+    st.cache_resource.clear()

@@ -1,0 +1,292 @@
+"""The ``journeylens`` command line: demo data, loading, building, serving and reports.
+
+Every command takes ``--db PATH`` (default: the ``JOURNEYLENS_STORE_PATH`` setting). Mistakes in
+the call or in the settings are one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import NoReturn
+
+import polars as pl
+
+from data_access.settings import Settings, SettingsError, load_settings
+from data_access.store import Store, StoreMissing, pin_utc, writable_store
+from journeylens.reports import REPORTS
+from metrics.catalog import catalog
+from metrics.filters import Filters, default_period
+
+APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called; shown as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-03-31") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be greater than 0")
+    return value
+
+
+def _open_for_reading(db: Path) -> Store:
+    try:
+        store = Store(db)
+    except StoreMissing:
+        raise UsageError(f"no store at {db}: create one with `journeylens demo --db {db}` or `journeylens load`") from None
+    if not store.has_data():
+        raise UsageError(f"the store {db} holds no events yet: `journeylens demo --db {db}` or `journeylens load`")
+    return store
+
+
+def _build(store: Store) -> None:
+    from data_access.derived import build_derived_tables
+
+    build_derived_tables(store.backend, progress=_say)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from data_access.demo import generate_demo
+
+    started = time.perf_counter()
+    with writable_store(args.db, fresh=True, threads=settings.engine_threads) as store:
+        summary = generate_demo(
+            store, customers=args.customers, seed=args.seed, months=args.months,
+            channels=settings.channels, progress=_say,
+        )
+        _build(store)
+        _check(store, settings)
+    _say(
+        f"demo store {args.db}: {summary.customers:,} customers, {summary.events:,} events, "
+        f"{summary.identities:,} identities in {time.perf_counter() - started:.1f} s"
+    )
+    return 0
+
+
+def _check(store: Store, settings: Settings) -> None:
+    from data_access.schema import check_contract
+
+    problems = check_contract(store.backend, channels=settings.channels)
+    for problem in problems:
+        _say(f"contract: {problem}")
+    if problems:
+        raise UsageError(f"the store breaks the data contract in {len(problems)} ways (listed above)")
+
+
+def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
+    if not Path(args.db).exists():
+        raise UsageError(f"no store at {args.db}: create one with `journeylens demo --db {args.db}`")
+    with writable_store(args.db, threads=settings.engine_threads) as store:
+        _check(store, settings)
+        _build(store)
+    return 0
+
+
+def _print_load_reports(reports) -> bool:
+    reconciled = True
+    for report in reports:
+        _say(
+            f"{report.source_file}: read {report.rows_read:,} rows = loaded {report.rows_loaded:,}"
+            f" + already present {report.rows_already_present:,} + quarantined {report.rows_quarantined:,}"
+        )
+        for problem in report.problems:
+            _say(f"  {problem}")
+        if report.rows_quarantined > len(report.problems):
+            _say(f"  … {report.rows_quarantined - len(report.problems):,} more in the quarantine table")
+        reconciled = reconciled and report.reconciles()
+    return reconciled
+
+
+def _run_load(args: argparse.Namespace, settings: Settings, load) -> int:
+    from data_access.ingest import LoadError
+
+    try:
+        with writable_store(args.db, threads=settings.engine_threads) as store:
+            reports = load(store)
+            if store.row_count("events") == 0:
+                raise UsageError("nothing was loaded: every row was quarantined (see the lines above)")
+            _build(store)
+    except LoadError as exc:
+        raise UsageError(str(exc)) from None
+    if not _print_load_reports(reports):
+        _say("counts do not reconcile: please report this as a bug")
+        return 1
+    return 0
+
+
+def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
+    from data_access.ingest import load_contract_files
+
+    def load(store: Store):
+        return load_contract_files(
+            store, events=args.events, customers=args.customers, identities=args.identities,
+            channels=settings.channels,
+        )
+
+    return _run_load(args, settings, load)
+
+
+def cmd_load_transactions(args: argparse.Namespace, settings: Settings) -> int:
+    from data_access.ingest import load_transactions
+
+    def load(store: Store):
+        return [
+            load_transactions(
+                store, args.file, customer_col=args.customer_col, date_col=args.date_col,
+                amount_col=args.amount_col, channel=args.channel, date_format=args.date_format,
+                channels=settings.channels,
+            )
+        ]
+
+    return _run_load(args, settings, load)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    if not Path(args.db).exists():
+        _say(f"no store at {args.db} yet: the app will say how to create one")
+    env = {**os.environ, "JOURNEYLENS_STORE_PATH": str(Path(args.db).resolve())}
+    _say(f"Journeylens on http://localhost:{args.port} (store {args.db}); Ctrl+C stops it")
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(APP_FILE),
+        "--server.port", str(args.port), "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+    ]
+    try:
+        return subprocess.call(command, env=env, cwd=APP_FILE.parent)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _filters(args: argparse.Namespace, store: Store) -> Filters:
+    start, end = args.date_from, args.date_to
+    if start is None or end is None:
+        last_day = catalog(store).last_day
+        default_start, default_end = default_period(last_day)
+        start, end = start or default_start, end or default_end
+    try:
+        return Filters(start=start, end=end, channels=tuple(args.channel or ()),
+                       regions=tuple(args.region or ()), segments=tuple(args.segment or ()))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _write(frame: pl.DataFrame, fmt: str, output: Path | None) -> None:
+    if fmt == "csv":
+        text = frame.write_csv()
+    elif fmt == "json":
+        buffer = io.StringIO()
+        frame.write_json(buffer)
+        text = buffer.getvalue() + "\n"
+    else:
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=60,
+                       float_precision=2, tbl_hide_dataframe_shape=True):
+            text = f"{frame}\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        Path(output).write_text(text)
+        _say(f"wrote {len(frame):,} rows to {output}")
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    report = REPORTS[args.metric]
+    store = _open_for_reading(args.db)
+    filters = _filters(args, store)
+    unknown = set(filters.channels) - set(settings.channels)
+    if unknown:
+        raise UsageError(f"unknown channel {', '.join(sorted(unknown))}; choose from {', '.join(settings.channels)}")
+    _say(f"{report.name}: {filters.describe()}")
+    _write(report.run(store, filters, args), args.format, args.output)
+    return 0
+
+
+def build_parser(settings: Settings) -> argparse.ArgumentParser:
+    parser = _Parser(prog="journeylens", description="Omnichannel customer analytics on a unified store.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--db", type=Path, default=settings.store_path,
+                         help=f"DuckDB store (default {settings.store_path})")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    demo = command("demo", cmd_demo, "generate a realistic demo store (replaces the file)")
+    demo.add_argument("--customers", type=_positive_int, default=20_000)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--months", type=_positive_int, default=24)
+
+    command("build", cmd_build, "check the contract and rebuild the derived tables")
+
+    serve = command("serve", cmd_serve, "run the dashboard on this store")
+    serve.add_argument("--port", type=_positive_int, default=8501)
+
+    load = command("load", cmd_load, "load files already in the contract's shape (CSV or Parquet)")
+    load.add_argument("--events", type=Path, required=True)
+    load.add_argument("--customers", type=Path)
+    load.add_argument("--identities", type=Path)
+
+    transactions = command("load-transactions", cmd_load_transactions,
+                           "load a plain transactions export: one row per purchase")
+    transactions.add_argument("file", type=Path)
+    transactions.add_argument("--customer-col", required=True)
+    transactions.add_argument("--date-col", required=True)
+    transactions.add_argument("--amount-col", required=True)
+    transactions.add_argument("--channel", default="store")
+    transactions.add_argument("--date-format", help="strptime format, e.g. %%Y%%m%%d (default: ISO dates)")
+
+    report = command("report", cmd_report, "print a metric as a table, CSV or JSON")
+    report.add_argument("metric", choices=sorted(REPORTS), metavar="METRIC",
+                        help=f"one of: {', '.join(sorted(REPORTS))}")
+    report.add_argument("--from", dest="date_from", type=_iso_date, help="first day (default: 90 days before --to)")
+    report.add_argument("--to", dest="date_to", type=_iso_date, help="last day (default: last day with data)")
+    report.add_argument("--channel", action="append", help="repeat to select several")
+    report.add_argument("--region", action="append")
+    report.add_argument("--segment", action="append")
+    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.add_argument("--output", type=Path, help="write to this file instead of standard output")
+    for entry in REPORTS.values():
+        entry.add_options(report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    pin_utc()
+    try:
+        settings = load_settings()
+        args = build_parser(settings).parse_args(argv)
+        return args.handler(args, settings)
+    except (UsageError, SettingsError) as exc:
+        _say(str(exc))
+        return 2
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130

@@ -1,0 +1,50 @@
+"""Numbers as people read them: every value carries its unit."""
+
+from __future__ import annotations
+
+import math
+
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
+def _compact(value: float) -> str:
+    magnitude = abs(value)
+    for threshold, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if magnitude >= threshold:
+            return f"{value / threshold:,.1f}{suffix}" if magnitude < threshold * 100 else f"{value / threshold:,.0f}{suffix}"
+    return f"{value:,.0f}" if magnitude >= 100 or value == int(value) else f"{value:,.2f}"
+
+
+def format_value(value: float | None, unit: str, *, currency: str = "USD") -> str:
+    """``1234567, "currency"`` → ``$1.2M``; ``41.2, "percent"`` → ``41.2%``; None → ``–``.
+
+    >>> format_value(41.25, "percent"), format_value(12.0, "points"), format_value(1500, "count")
+    ('41.2%', '+12', '1.5k')
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if unit == "currency":
+        symbol = CURRENCY_SYMBOLS.get(currency)
+        return f"{'-' if value < 0 else ''}{symbol}{_compact(abs(value))}" if symbol else f"{_compact(value)} {currency}"
+    if unit == "percent":
+        return f"{value:.1f}%"
+    if unit == "points":
+        return f"{value:+.0f}"
+    return _compact(value)
+
+
+def format_change(change: float | None, change_pct: float | None, unit: str, *, currency: str = "USD") -> str | None:
+    """The delta shown under a KPI: relative for amounts, percentage points for rates.
+
+    >>> format_change(5.0, 12.5, "count"), format_change(-2.0, -4.0, "percent")
+    ('+12.5%', '-2.0 pp')
+    """
+    if change is None or (isinstance(change, float) and math.isnan(change)):
+        return None
+    if unit == "percent":
+        return f"{change:+.1f} pp"
+    if unit == "points":
+        return f"{change:+.0f} points"
+    if change_pct is None:
+        return f"{'+' if change >= 0 else ''}{format_value(change, unit, currency=currency)}"
+    return f"{change_pct:+.1f}%"

@@ -7,9 +7,9 @@ from data_access.cached import compute, settings
 from metrics import kpis as kpi_metrics
 from views import charts
 from views.render import chart, kpi_cards
-from views.sidebar import current_filters
+from views.sidebar import page_filters
 
-filters = current_filters()
+filters = page_filters()
 currency = settings().currency
 grain = kpi_metrics.grain_for(filters)
 

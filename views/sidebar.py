@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 
 import streamlit as st
 
-from metrics.catalog import Catalog
+from data_access import cached
+from data_access.settings import SettingsError
+from metrics.catalog import Catalog, catalog
 from metrics.filters import Filters, default_period
+from views.render import empty_store_notice
 
-FILTERS_STATE_KEY = "journeylens_filters"
+# app.py hands the Filters it built to the page it runs next, on the same thread.
+_handoff = threading.local()
 
 
 def _date_range(catalog: Catalog) -> tuple[date, date]:
@@ -45,12 +50,39 @@ def global_filters(catalog: Catalog) -> Filters:
                                   placeholder="All segments")
         st.caption(f"{catalog.customers:,} customers · {catalog.events:,} events · "
                    f"{catalog.first_day} to {catalog.last_day}")
-    filters = Filters(start=start, end=end, channels=tuple(channels), regions=tuple(regions),
-                      segments=tuple(segments))
-    st.session_state[FILTERS_STATE_KEY] = filters
+    return Filters(start=start, end=end, channels=tuple(channels), regions=tuple(regions),
+                   segments=tuple(segments))
+
+
+def frame() -> Filters | None:
+    """The part of every page that app.py draws: the store check and the global filters.
+
+    Returns None (after saying what is wrong) when a setting is invalid or the store is empty.
+    """
+    try:
+        cached.settings()
+    except SettingsError as error:
+        st.error(f"Journeylens cannot start: {error}", icon=":material/error:")
+        return None
+    store = cached.current_store()
+    if store is None or not store.has_data():
+        empty_store_notice(str(cached.settings().store_path))
+        return None
+    filters = global_filters(cached.compute(catalog))
+    _handoff.filters = filters
     return filters
 
 
-def current_filters() -> Filters:
-    """The Filters built by app.py for this rerun (pages read, never rebuild, them)."""
-    return st.session_state[FILTERS_STATE_KEY]
+def page_filters() -> Filters:
+    """The filters for this page run; stops the page when there is no data to show.
+
+    A page normally runs right after app.py drew the frame. Run on its own (as AppTest runs file
+    pages), it draws the frame itself, so every page works either way.
+    """
+    filters = getattr(_handoff, "filters", None)
+    _handoff.filters = None
+    if filters is None:
+        filters = frame()
+    if filters is None:
+        st.stop()
+    return filters

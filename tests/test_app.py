@@ -1,0 +1,88 @@
+"""Every page renders through AppTest: with data, with the global filters set, and without a store."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from data_access.store import writable_store
+from tests.factories import four_customers_store
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGES = ("pages/overview.py",)
+
+
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("app") / "tiny.duckdb"
+    four_customers_store(path).close()
+    return path
+
+
+def _app(store_path: Path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("JOURNEYLENS_STORE_PATH", str(store_path))
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {metric.label: metric.value for metric in at.metric}
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_with_data(page, tiny_store, monkeypatch):
+    at = _app(tiny_store, monkeypatch).run()
+    at.switch_page(page).run()
+    assert not at.exception
+    assert not at.error
+
+
+def test_overview_shows_kpis_and_charts(tiny_store, monkeypatch):
+    at = _app(tiny_store, monkeypatch).run()
+    assert not at.exception
+    assert [metric.label for metric in at.metric] == [
+        "Revenue", "Orders", "Average order value", "Active customers",
+        "Repeat purchase rate", "Omnichannel share", "CSAT", "NPS",
+    ]
+    assert len(at.get("plotly_chart")) == 3
+
+
+def test_overview_obeys_every_global_filter(tiny_store, monkeypatch):
+    at = _app(tiny_store, monkeypatch)
+    at.query_params["channel"] = "store"
+    at.query_params["region"] = "South"
+    at.run()
+    at.date_input(key="dates").set_value((date(2026, 3, 1), date(2026, 3, 31))).run()
+    assert not at.exception
+    # South customers B and D; in store in March only B's order of 80 with 20 refunded.
+    assert _metrics(at)["Revenue"] == "$60"
+    assert _metrics(at)["Active customers"] == "1"
+    at.multiselect(key="segment").set_value(["gold"]).run()
+    # D is the only South gold customer and was not active in March.
+    assert _metrics(at)["Active customers"] == "0"
+    assert any("No activity" in info.value for info in at.info)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_explains_an_empty_store(page, tmp_path, monkeypatch):
+    with writable_store(tmp_path / "empty.duckdb", fresh=True):
+        pass
+    at = _app(tmp_path / "empty.duckdb", monkeypatch).run()
+    at.switch_page(page).run()
+    assert not at.exception
+    assert "journeylens demo" in at.info[0].value
+
+
+def test_missing_store_explains_how_to_create_it(tmp_path, monkeypatch):
+    at = _app(tmp_path / "nowhere.duckdb", monkeypatch).run()
+    assert not at.exception
+    assert f"journeylens demo --db {tmp_path / 'nowhere.duckdb'}" in at.info[0].value
+
+
+def test_bad_setting_is_one_clear_line(tiny_store, monkeypatch):
+    monkeypatch.setenv("JOURNEYLENS_CACHE_TTL_SECONDS", "-5")
+    at = _app(tiny_store, monkeypatch).run()
+    assert not at.exception
+    assert "JOURNEYLENS_CACHE_TTL_SECONDS" in at.error[0].value

@@ -17,3 +17,17 @@ def _fresh_streamlit_caches():
     st.cache_data.clear()
     st.cache_resource.clear()
     yield
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory):
+    """A 2,000-customer demo store (seed 7), built once per test session; tests only read it."""
+    from data_access.demo import generate_demo
+    from data_access.derived import build_derived_tables
+    from data_access.store import writable_store
+
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    with writable_store(path, fresh=True) as store:
+        generate_demo(store, customers=2_000, seed=7, progress=lambda _: None)
+        build_derived_tables(store.backend, progress=lambda _: None)
+    return path

@@ -1,0 +1,97 @@
+"""The running app in headless Chromium, as a user sees it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/run installs it)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(demo_store: Path):
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "journeylens", "serve", "--db", str(demo_store), "--port", str(port)],
+        env={**os.environ, "JOURNEYLENS_STORE_PATH": str(demo_store)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                pytest.fail("the app did not start within 60 s")
+            time.sleep(0.3)
+    yield url
+    server.terminate()
+    server.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield browser
+        browser.close()
+
+
+def test_overview_shows_kpi_cards_and_charts(app_url, browser):
+    page = browser.new_page(viewport={"width": 1440, "height": 1800})
+    page.goto(app_url)
+    page.wait_for_selector("text=Overview", timeout=60_000)
+    page.wait_for_selector('[data-testid="stMetric"]', timeout=60_000)
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+    labels = page.locator('[data-testid="stMetricLabel"]').all_inner_texts()
+    for label in ("Revenue", "Active customers", "Omnichannel share", "CSAT", "NPS"):
+        assert any(label in text for text in labels), labels
+    values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+    assert values[0].startswith("$") and values[0] != "$0"
+    assert page.locator(".js-plotly-plot").count() >= 3
+    assert page.locator('[data-testid="stException"]').count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+    page.close()
+
+
+def test_filters_live_in_the_url(app_url, browser):
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.goto(f"{app_url}/?channel=store")
+    page.wait_for_selector('[data-testid="stMetric"]', timeout=60_000)
+    store_only = page.locator('[data-testid="stMetricValue"]').first.inner_text()
+    page.goto(app_url)
+    page.wait_for_selector('[data-testid="stMetric"]', timeout=60_000)
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+    everything = page.locator('[data-testid="stMetricValue"]').first.inner_text()
+    assert store_only != everything
+    page.close()

@@ -107,6 +107,11 @@ def unified(name: str) -> ir.Table:
     return ibis.table(BASE_TABLES[name], name=name)
 
 
+def _count(con, condition: ir.BooleanColumn) -> int:
+    """How many rows satisfy ``condition`` (0 on an empty table, where SUM is null)."""
+    return int(con.execute(condition.cast("int64").sum().fill_null(0)))
+
+
 def check_contract(con, *, channels: tuple[str, ...]) -> list[str]:
     """Run the contract checks on a live backend; return one readable line per violation.
 
@@ -134,7 +139,7 @@ def check_contract(con, *, channels: tuple[str, ...]) -> list[str]:
     for table_name, schema in BASE_TABLES.items():
         table = unified(table_name)
         for column, dtype in schema.items():
-            if not dtype.nullable and (n := con.execute(table[column].isnull().sum())) > 0:
+            if not dtype.nullable and (n := _count(con, table[column].isnull())) > 0:
                 problems.append(f"{table_name}.{column} has {n} empty values")
 
     events, customers, identities = unified("events"), unified("customers"), unified("identities")
@@ -145,13 +150,13 @@ def check_contract(con, *, channels: tuple[str, ...]) -> list[str]:
         (identities, "identifier_type", IDENTIFIER_TYPES),
     ]
     for table, column, values in accepted:
-        n = con.execute((~table[column].isin(values)).sum())
+        n = _count(con, ~table[column].isin(values))
         if n:
             problems.append(f"{table.get_name()}.{column} has {n} values outside {', '.join(values)}")
 
     ranges = [("csat_score", 1, 5), ("nps_score", 0, 10)]
     for column, low, high in ranges:
-        n = con.execute((~events[column].between(low, high)).sum())
+        n = _count(con, ~events[column].between(low, high))
         if n:
             problems.append(f"events.{column} has {n} values outside {low}–{high}")
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import polars as pl
+import polars.selectors as cs
 
 from data_access.settings import Settings, SettingsError, load_settings
 from data_access.store import Store, StoreMissing, pin_utc, writable_store
@@ -70,7 +71,7 @@ def _open_for_reading(db: Path) -> Store:
 def _build(store: Store) -> None:
     from data_access.derived import build_derived_tables
 
-    build_derived_tables(store.backend, progress=_say)
+    build_derived_tables(store.backend, progress=_say, lookback_days=load_settings().lookback_days)
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -177,7 +178,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     command = [
         sys.executable, "-m", "streamlit", "run", str(APP_FILE),
         "--server.port", str(args.port), "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
     ]
     try:
         return subprocess.call(command, env=env, cwd=APP_FILE.parent)
@@ -199,6 +200,8 @@ def _filters(args: argparse.Namespace, store: Store) -> Filters:
 
 
 def _write(frame: pl.DataFrame, fmt: str, output: Path | None) -> None:
+    # Parallel float sums differ in the last bits from run to run; six decimals keep output stable.
+    frame = frame.with_columns(cs.float().round(6))
     if fmt == "csv":
         text = frame.write_csv()
     elif fmt == "json":
@@ -290,3 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("interrupted")
         return 130
+    except Exception as exc:  # the last line of defence: a bug, reported as one line
+        if os.environ.get("JOURNEYLENS_DEBUG"):
+            raise
+        _say(f"journeylens: internal error: {type(exc).__name__}: {exc} "
+             "(set JOURNEYLENS_DEBUG=1 for the traceback and please report it)")
+        return 1

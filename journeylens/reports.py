@@ -22,7 +22,11 @@ class Report:
 
 
 def _kpis(engine: Engine, filters: Filters, _: argparse.Namespace) -> pl.DataFrame:
-    return kpis(engine, filters).drop("definition")
+    previous = filters.previous_period()
+    return kpis(engine, filters).drop("definition").with_columns(
+        period_start=pl.lit(filters.start), period_end=pl.lit(filters.end),
+        previous_start=pl.lit(previous.start), previous_end=pl.lit(previous.end),
+    )
 
 
 REPORTS: dict[str, Report] = {

@@ -172,18 +172,31 @@ def active_total_expr(filters: Filters, *, grain: Grain) -> ir.Table:
     return _customers_per(per_customer, ["period"]).order_by("period")
 
 
+def _period_end(period: pl.Expr, grain: Grain) -> pl.Expr:
+    if grain == "day":
+        return period
+    if grain == "week":
+        return period + pl.duration(days=6)
+    return period.dt.month_end()
+
+
 def trend(engine: Engine, filters: Filters, *, grain: Grain | None = None) -> pl.DataFrame:
-    """Per period and channel, plus a channel "all" row holding the distinct total."""
+    """Per period and channel, plus a channel "all" row holding the distinct total.
+
+    ``complete`` is false for a period the date range cuts (a first or last partial week or
+    month), so charts do not show a cut period as a drop.
+    """
     grain = grain or grain_for(filters)
     by_channel = engine.to_polars(trend_expr(filters, grain=grain))
     total = engine.to_polars(active_total_expr(filters, grain=grain)).with_columns(
         channel=pl.lit("all"), orders=pl.lit(None, pl.Int64)
     )
     columns = ["period", "channel", "revenue", "orders", "active_customers"]
-    return pl.concat(
-        [by_channel.select(columns).cast({"orders": pl.Int64, "active_customers": pl.Int64}),
-         total.select(columns).cast({"orders": pl.Int64, "active_customers": pl.Int64})],
-    ).sort(["period", "channel"])
+    types = {"orders": pl.Int64, "active_customers": pl.Int64}
+    result = pl.concat([by_channel.select(columns).cast(types), total.select(columns).cast(types)])
+    start_ok = pl.lit(True) if filters.start is None else pl.col("period") >= pl.lit(filters.start)
+    end_ok = pl.lit(True) if filters.end is None else _period_end(pl.col("period"), grain) <= pl.lit(filters.end)
+    return result.with_columns(complete=start_ok & end_ok).sort(["period", "channel"])
 
 
 def channel_mix_expr(filters: Filters) -> ir.Table:

@@ -80,10 +80,17 @@ def test_trend_has_distinct_total_per_period(store):
             "orders": [None, 0, 2, 0, 1],
             # all: A, B, C once each although A appears in three channels
             "active_customers": [3, 1, 2, 1, 1],
+            "complete": [True] * 5,  # March is wholly inside the range
         },
         schema_overrides={"orders": pl.Int64, "active_customers": pl.Int64},
     )
     assert_frame_equal(result, expected)
+
+
+def test_trend_marks_periods_the_range_cuts(store):
+    result = trend(store, Filters(start=date(2026, 2, 11), end=date(2026, 3, 31)), grain="month")
+    complete = dict(zip(result["period"], result["complete"], strict=False))
+    assert complete == {date(2026, 2, 1): False, date(2026, 3, 1): True}  # February starts on the 11th
 
 
 def test_channel_mix_shares(store):

@@ -7,8 +7,10 @@ import math
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
 
-def _compact(value: float) -> str:
+def _compact(value: float, *, exact_below: float = 1e3) -> str:
     magnitude = abs(value)
+    if magnitude < exact_below and magnitude >= 1e3:
+        return f"{value:,.0f}"
     for threshold, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if magnitude >= threshold:
             return f"{value / threshold:,.1f}{suffix}" if magnitude < threshold * 100 else f"{value / threshold:,.0f}{suffix}"
@@ -19,7 +21,9 @@ def format_value(value: float | None, unit: str, *, currency: str = "USD") -> st
     """``1234567, "currency"`` → ``$1.2M``; ``41.2, "percent"`` → ``41.2%``; None → ``–``.
 
     >>> format_value(41.25, "percent"), format_value(12.0, "points"), format_value(1500, "count")
-    ('41.2%', '+12', '1.5k')
+    ('41.2%', '+12', '1,500')
+    >>> format_value(2_345_678, "count"), format_value(83_054.4, "currency")
+    ('2.3M', '$83.1k')
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
@@ -30,7 +34,8 @@ def format_value(value: float | None, unit: str, *, currency: str = "USD") -> st
         return f"{value:.1f}%"
     if unit == "points":
         return f"{value:+.0f}"
-    return _compact(value)
+    # Counts stay exact up to 100k: executives compare "1,194 orders", not "1.2k".
+    return _compact(value, exact_below=1e5)
 
 
 def format_change(change: float | None, change_pct: float | None, unit: str, *, currency: str = "USD") -> str | None:

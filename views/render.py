@@ -52,21 +52,21 @@ def chart(fig: go.Figure, data: pl.DataFrame, *, name: str, definition: str, fil
     slug = _slug(name)
     st.plotly_chart(fig, width="stretch", key=f"chart-{slug}", config={"displaylogo": False})
     st.caption(definition)
-    columns = st.columns([1, 1, 1, 3])
+    columns = st.columns(3)
     columns[0].download_button(
-        "Data (CSV)", data=lambda: _csv_bytes(data), file_name=f"{slug}.csv", mime="text/csv",
-        on_click="ignore", key=f"csv-{slug}", icon=":material/download:",
+        "CSV", data=lambda: _csv_bytes(data), file_name=f"{slug}.csv", mime="text/csv",
+        on_click="ignore", key=f"csv-{slug}", icon=":material/download:", help="The exact data behind the chart",
     )
     columns[1].download_button(
-        "Data (Parquet)", data=lambda: _parquet_bytes(data), file_name=f"{slug}.parquet",
+        "Parquet", data=lambda: _parquet_bytes(data), file_name=f"{slug}.parquet",
         mime="application/vnd.apache.parquet", on_click="ignore", key=f"parquet-{slug}",
         icon=":material/download:",
     )
     columns[2].download_button(
-        "Chart (HTML)", data=lambda: fig.to_html(include_plotlyjs="cdn").encode(), file_name=f"{slug}.html",
+        "HTML chart", data=lambda: fig.to_html(include_plotlyjs="cdn").encode(), file_name=f"{slug}.html",
         mime="text/html", on_click="ignore", key=f"html-{slug}", icon=":material/download:",
     )
-    columns[3].caption(f"Filters: {filters_text}")
+    st.caption(f"Data behind the chart as CSV or Parquet; the chart as interactive HTML. Filters: {filters_text}")
 
 
 def empty_store_notice(store_path: str) -> None:

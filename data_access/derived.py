@@ -7,12 +7,16 @@ scanning every event.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import time
 from collections.abc import Callable
 
 import ibis
 import ibis.expr.types as ir
 
+from data_access.derived_journeys import DEFAULT_LOOKBACK_DAYS, JOURNEY_TABLES
+from data_access.derived_retention import RETENTION_TABLES
 from data_access.schema import NON_TOUCH_EVENT_TYPES, unified
 
 
@@ -110,20 +114,39 @@ DERIVED_TABLES: dict[str, Callable[[], ir.Table]] = {
     "daily_activity": daily_activity_expr,
     "customer_channels": customer_channels_expr,
     "customer_facts": customer_facts_expr,
+    **JOURNEY_TABLES,
+    **RETENTION_TABLES,
 }
+
+
+@functools.cache
+def _derived_schema(name: str) -> ibis.Schema:
+    # Building a derived expression only to read its schema costs up to a second; every metric
+    # call asks for it again.
+    return DERIVED_TABLES[name]().schema()
+
+
+def missing_derived_tables(backend: ibis.BaseBackend) -> list[str]:
+    """Derived tables this version needs that the store lacks (built by an older version)."""
+    present = set(backend.list_tables())
+    return [name for name in DERIVED_TABLES if name not in present]
 
 
 def derived(name: str) -> ir.Table:
     """The unbound derived table ``name`` (with the schema its expression produces)."""
-    return ibis.table(DERIVED_TABLES[name]().schema(), name=name)
+    return ibis.table(_derived_schema(name), name=name)
 
 
-def build_derived_tables(backend: ibis.BaseBackend, *, progress: Callable[[str], None] = print) -> dict[str, int]:
+def build_derived_tables(backend: ibis.BaseBackend, *, progress: Callable[[str], None] = print,
+                         lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> dict[str, int]:
     """(Re)create every derived table on a writable backend; return their row counts."""
+    settings = {"lookback_days": lookback_days}
     counts: dict[str, int] = {}
     for name, make in DERIVED_TABLES.items():
         started = time.perf_counter()
-        backend.create_table(name, make(), overwrite=True)
+        # A builder names the settings it depends on as keyword arguments; it gets only those.
+        wanted = {key: value for key, value in settings.items() if key in inspect.signature(make).parameters}
+        backend.create_table(name, make(**wanted), overwrite=True)
         counts[name] = int(backend.execute(backend.table(name).count()))
         progress(f"built {name}: {counts[name]:,} rows in {time.perf_counter() - started:.1f} s")
     return counts

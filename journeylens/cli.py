@@ -19,6 +19,7 @@ from typing import NoReturn
 import polars as pl
 import polars.selectors as cs
 
+from data_access.derived import missing_derived_tables
 from data_access.settings import Settings, SettingsError, load_settings
 from data_access.store import Store, StoreMissing, pin_utc, writable_store
 from journeylens.reports import REPORTS
@@ -65,6 +66,9 @@ def _open_for_reading(db: Path) -> Store:
         raise UsageError(f"no store at {db}: create one with `journeylens demo --db {db}` or `journeylens load`") from None
     if not store.has_data():
         raise UsageError(f"the store {db} holds no events yet: `journeylens demo --db {db}` or `journeylens load`")
+    if missing := missing_derived_tables(store.backend):
+        raise UsageError(f"the store {db} lacks {', '.join(missing)} (built by an older version): "
+                         f"run `journeylens build --db {db}`")
     return store
 
 
@@ -120,8 +124,6 @@ def _print_load_reports(reports) -> bool:
         )
         for problem in report.problems:
             _say(f"  {problem}")
-        if report.rows_quarantined > len(report.problems):
-            _say(f"  … {report.rows_quarantined - len(report.problems):,} more in the quarantine table")
         reconciled = reconciled and report.reconciles()
     return reconciled
 

@@ -69,6 +69,16 @@ def chart(fig: go.Figure, data: pl.DataFrame, *, name: str, definition: str, fil
     st.caption(f"Data behind the chart as CSV or Parquet; the chart as interactive HTML. Filters: {filters_text}")
 
 
+def outdated_store_notice(store_path: str, missing: list[str]) -> None:
+    st.title("Journeylens")
+    st.warning(
+        f"The store at `{store_path}` was built by an older version of Journeylens and lacks "
+        f"{', '.join(missing)}. Rebuild its derived tables (your data stays as it is):\n\n"
+        f"```\njourneylens build --db {store_path}\n```\n\nthen reload this page.",
+        icon=":material/update:",
+    )
+
+
 def empty_store_notice(store_path: str) -> None:
     st.title("Journeylens")
     st.info(
@@ -80,4 +90,13 @@ def empty_store_notice(store_path: str) -> None:
         f"journeylens load-transactions orders.csv --customer-col customer --date-col date "
         f"--amount-col amount --db {store_path}\n```\n\nthen reload this page.",
         icon=":material/database:",
+    )
+
+
+def data_table(frame: pl.DataFrame, *, name: str, column_config: dict | None = None) -> None:
+    """A table with its CSV download, for frames users want to take away as they are."""
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=column_config)
+    st.download_button(
+        "CSV", data=lambda: _csv_bytes(frame), file_name=f"{_slug(name)}.csv", mime="text/csv",
+        on_click="ignore", key=f"table-csv-{_slug(name)}", icon=":material/download:",
     )

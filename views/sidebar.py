@@ -8,10 +8,11 @@ from datetime import date
 import streamlit as st
 
 from data_access import cached
+from data_access.derived import missing_derived_tables
 from data_access.settings import SettingsError
 from metrics.catalog import Catalog, catalog
 from metrics.filters import Filters, default_period
-from views.render import empty_store_notice
+from views.render import empty_store_notice, outdated_store_notice
 
 # app.py hands the Filters it built to the page it runs next, on the same thread.
 _handoff = threading.local()
@@ -67,6 +68,9 @@ def frame() -> Filters | None:
     store = cached.current_store()
     if store is None or not store.has_data():
         empty_store_notice(str(cached.settings().store_path))
+        return None
+    if missing := missing_derived_tables(store.backend):
+        outdated_store_notice(str(store.path), missing)
         return None
     filters = global_filters(cached.compute(catalog))
     _handoff.filters = filters

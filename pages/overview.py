@@ -35,6 +35,7 @@ with left:
         definition=f"Net revenue (purchases minus refunds, {currency}) per {grain}, stacked by the channel "
         "of the purchase or refund. Refunds in a period can make a bar negative.",
         filters_text=filters.describe(),
+        query=kpi_metrics.trend_expr(filters, grain=grain),
     )
 with right:
     chart(
@@ -44,6 +45,7 @@ with right:
         definition=f"Distinct customers with any event per {grain}. The bold line counts each customer once "
         "across channels, so it is less than the sum of the channel lines.",
         filters_text=filters.describe(),
+        query=kpi_metrics.active_total_expr(filters, grain=grain),
     )
 
 mix = compute(kpi_metrics.channel_mix, filters)
@@ -54,4 +56,5 @@ chart(
     definition="Each channel's share of net revenue and of touches (events other than purchases, refunds "
     "and survey responses). A channel with many touches but little revenue assists rather than closes.",
     filters_text=filters.describe(),
+    query=kpi_metrics.channel_mix_expr(filters),
 )

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import shutil
+
+import ibis
+import ibis.expr.types as ir
 
 import plotly.graph_objects as go
 import polars as pl
@@ -47,26 +52,56 @@ def _parquet_bytes(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def chart(fig: go.Figure, data: pl.DataFrame, *, name: str, definition: str, filters_text: str) -> None:
-    """A chart, its definition, and downloads of the chart (HTML) and of the exact data behind it."""
+def _chromium() -> str | None:
+    """The browser Plotly's static export drives (Debian's chromium here)."""
+    return os.environ.get("BROWSER_PATH") or shutil.which("chromium") or shutil.which("google-chrome")
+
+
+def _png_bytes(fig: go.Figure) -> bytes:
+    os.environ.setdefault("BROWSER_PATH", _chromium() or "")
+    # The static renderer does not grow margins for tick labels as the browser does.
+    export = go.Figure(fig).update_layout(margin={"l": 90, "r": 40, "t": 80, "b": 70})
+    return export.to_image(format="png", width=1400, height=max(int(fig.layout.height or 450), 450), scale=2)
+
+
+def _excel_bytes(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_excel(buffer, worksheet="data", autofit=True)
+    return buffer.getvalue()
+
+
+def chart(fig: go.Figure, data: pl.DataFrame, *, name: str, definition: str, filters_text: str,
+          query: ir.Expr | None = None) -> None:
+    """A chart with its definition, a download row and an "About this chart" expander.
+
+    Downloads: the chart as PNG (rendered on click, it takes a few seconds) and interactive HTML;
+    the exact data behind it as CSV, Parquet and Excel. ``query`` is the engine expression the
+    data came from; its SQL is shown so an analyst can rerun it.
+    """
     slug = _slug(name)
     st.plotly_chart(fig, width="stretch", key=f"chart-{slug}", config={"displaylogo": False})
     st.caption(definition)
-    columns = st.columns(3)
-    columns[0].download_button(
-        "CSV", data=lambda: _csv_bytes(data), file_name=f"{slug}.csv", mime="text/csv",
-        on_click="ignore", key=f"csv-{slug}", icon=":material/download:", help="The exact data behind the chart",
+    downloads = (
+        ("PNG", lambda: _png_bytes(fig), "png", "image/png"),
+        ("HTML", lambda: fig.to_html(include_plotlyjs="cdn").encode(), "html", "text/html"),
+        ("CSV", lambda: _csv_bytes(data), "csv", "text/csv"),
+        ("Parquet", lambda: _parquet_bytes(data), "parquet", "application/vnd.apache.parquet"),
+        ("Excel", lambda: _excel_bytes(data), "xlsx",
+         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
     )
-    columns[1].download_button(
-        "Parquet", data=lambda: _parquet_bytes(data), file_name=f"{slug}.parquet",
-        mime="application/vnd.apache.parquet", on_click="ignore", key=f"parquet-{slug}",
-        icon=":material/download:",
-    )
-    columns[2].download_button(
-        "HTML chart", data=lambda: fig.to_html(include_plotlyjs="cdn").encode(), file_name=f"{slug}.html",
-        mime="text/html", on_click="ignore", key=f"html-{slug}", icon=":material/download:",
-    )
-    st.caption(f"Data behind the chart as CSV or Parquet; the chart as interactive HTML. Filters: {filters_text}")
+    for column, (label, build, extension, mime) in zip(st.columns(len(downloads)), downloads, strict=True):
+        png_unavailable = extension == "png" and _chromium() is None
+        column.download_button(
+            label, data=build, file_name=f"{slug}.{extension}", mime=mime, on_click="ignore",
+            key=f"{extension}-{slug}", icon=":material/download:", disabled=png_unavailable,
+            help="Needs Chromium on the server" if png_unavailable else f"{label} of {'the chart' if extension in ('png', 'html') else 'the data behind the chart'}",
+        )
+    with st.expander("About this chart", icon=":material/info:"):
+        st.markdown(f"**Definition.** {definition}\n\n**Filters in effect.** {filters_text}\n\n"
+                    f"**Data.** {len(data):,} rows × {len(data.columns)} columns: {', '.join(data.columns)}.")
+        if query is not None:
+            st.markdown("**Query the engine ran** (DuckDB SQL generated from the metric's Ibis expression):")
+            st.code(ibis.to_sql(query, dialect="duckdb"), language="sql")
 
 
 def outdated_store_notice(store_path: str, missing: list[str]) -> None:

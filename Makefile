@@ -31,5 +31,15 @@ test: $(VENV)/.installed-test
 demo: $(VENV)/.installed
 	$(BIN)/journeylens demo --db $(STORE)
 
+# docs/BENCHMARKS.md: `make bench BENCH_CUSTOMERS=1000000` gives its 1M table.
+BENCH_CUSTOMERS ?= 100000
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install --quiet -e ".[bench]"
+	touch $@ $(VENV)/.installed
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/journeylens bench --customers $(BENCH_CUSTOMERS) --json data/bench/bench-$(BENCH_CUSTOMERS).json
+
 clean:
 	rm -rf $(VENV) data/*.duckdb

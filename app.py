@@ -12,6 +12,25 @@ PAGES = {
     "Executive": [
         st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
     ],
+    "Customers": [
+        st.Page("pages/retention.py", title="Retention", icon=":material/autorenew:"),
+        st.Page("pages/satisfaction.py", title="Satisfaction", icon=":material/sentiment_satisfied:"),
+    ],
+    "Journeys": [
+        st.Page("pages/journey_map.py", title="Journey map", icon=":material/route:"),
+        st.Page("pages/channel_flows.py", title="Channel flows", icon=":material/swap_horiz:"),
+        st.Page("pages/attribution.py", title="Attribution", icon=":material/pie_chart:"),
+    ],
+    "Value": [
+        st.Page("pages/clv.py", title="Customer value", icon=":material/payments:"),
+    ],
+    "Marketing": [
+        st.Page("pages/segments.py", title="Segments", icon=":material/group_work:"),
+        st.Page("pages/customer_360.py", title="Customer 360", icon=":material/person_search:"),
+    ],
+    "Data": [
+        st.Page("pages/data.py", title="Data", icon=":material/database:"),
+    ],
 }
 
 navigation = st.navigation(PAGES)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import ibis
 import ibis.expr.types as ir
 
+from data_access.derived_clv import CLV_TABLES
 from data_access.derived_journeys import DEFAULT_LOOKBACK_DAYS, JOURNEY_TABLES
 from data_access.derived_retention import RETENTION_TABLES
 from data_access.schema import NON_TOUCH_EVENT_TYPES, unified
@@ -116,6 +117,7 @@ DERIVED_TABLES: dict[str, Callable[[], ir.Table]] = {
     "customer_facts": customer_facts_expr,
     **JOURNEY_TABLES,
     **RETENTION_TABLES,
+    **CLV_TABLES,
 }
 
 

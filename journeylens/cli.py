@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import subprocess
 import sys
@@ -20,10 +21,14 @@ import polars as pl
 import polars.selectors as cs
 
 from data_access.derived import missing_derived_tables
+from data_access.segment_store import SavedSegment, SegmentError, SegmentStore
 from data_access.settings import Settings, SettingsError, load_settings
 from data_access.store import Store, StoreMissing, pin_utc, writable_store
+from journeylens import bench
 from journeylens.reports import REPORTS
 from metrics.catalog import catalog
+from metrics.clv_models import InsufficientData
+from metrics import segments as segment_metrics
 from metrics.filters import Filters, default_period
 
 APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
@@ -195,30 +200,93 @@ def _filters(args: argparse.Namespace, store: Store) -> Filters:
         default_start, default_end = default_period(last_day)
         start, end = start or default_start, end or default_end
     try:
+        saved = _saved_segment(args.db, args.segment_name) if args.segment_name else None
         return Filters(start=start, end=end, channels=tuple(args.channel or ()),
-                       regions=tuple(args.region or ()), segments=tuple(args.segment or ()))
+                       regions=tuple(args.region or ()), segments=tuple(args.segment or ()),
+                       segment_name=saved and saved.name, segment_rule=saved and saved.definition)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
 
-def _write(frame: pl.DataFrame, fmt: str, output: Path | None) -> None:
-    # Parallel float sums differ in the last bits from run to run; six decimals keep output stable.
-    frame = frame.with_columns(cs.float().round(6))
-    if fmt == "csv":
-        text = frame.write_csv()
-    elif fmt == "json":
-        buffer = io.StringIO()
-        frame.write_json(buffer)
-        text = buffer.getvalue() + "\n"
+def _rounded(value: object) -> object:
+    """Floats of a JSON report to six decimals, for the same stability as frames."""
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    return value
+
+
+def _fields(value: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """A nested dict as (dotted field, value) rows, for table and CSV output."""
+    rows: list[tuple[str, str]] = []
+    for key, item in value.items():
+        rows += _fields(item, f"{prefix}{key}.") if isinstance(item, dict) else [(f"{prefix}{key}", str(item))]
+    return rows
+
+
+def _write(result: pl.DataFrame | dict, fmt: str, output: Path | None) -> None:
+    if isinstance(result, dict) and fmt == "json":
+        text, what = json.dumps(_rounded(result), indent=2) + "\n", "one JSON object"
     else:
-        with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=60,
-                       float_precision=2, tbl_hide_dataframe_shape=True):
-            text = f"{frame}\n"
+        if isinstance(result, dict):
+            result = pl.DataFrame(_fields(_rounded(result)), schema=["field", "value"], orient="row")
+        # Parallel float sums differ in the last bits from run to run; six decimals keep output stable.
+        frame = result.with_columns(cs.float().round(6))
+        what = f"{len(frame):,} rows"
+        if fmt == "csv":
+            text = frame.write_csv()
+        elif fmt == "json":
+            buffer = io.StringIO()
+            frame.write_json(buffer)
+            text = buffer.getvalue() + "\n"
+        else:
+            with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=60,
+                           float_precision=2, tbl_hide_dataframe_shape=True):
+                text = f"{frame}\n"
     if output is None:
         sys.stdout.write(text)
     else:
         Path(output).write_text(text)
-        _say(f"wrote {len(frame):,} rows to {output}")
+        _say(f"wrote {what} to {output}")
+
+
+def _saved_segment(db: Path, name: str) -> SavedSegment:
+    saved = SegmentStore.beside(db).get(name)
+    if saved is None:
+        known = ", ".join(SegmentStore.beside(db).names()) or "none saved yet"
+        raise UsageError(f"no saved segment named {name!r} for {db} (saved: {known})")
+    return saved
+
+
+def cmd_segment(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        saved_segments = SegmentStore.beside(args.db).list()
+    except SegmentError as exc:
+        raise UsageError(str(exc)) from None
+    if args.action == "list":
+        _write(pl.DataFrame([{"name": s.name, "version": s.version, "created_at": s.created_at,
+                              "updated_at": s.updated_at, "definition": s.definition} for s in saved_segments],
+                            schema=["name", "version", "created_at", "updated_at", "definition"]),
+               "table" if args.format == "parquet" else args.format, args.output)
+        return 0
+    if not args.name:
+        raise UsageError(f"journeylens segment {args.action}: give the segment's NAME")
+    saved = _saved_segment(args.db, args.name)
+    if args.action == "show":
+        sys.stdout.write(json.dumps({"name": saved.name, "version": saved.version, "created_at": saved.created_at,
+                                     "updated_at": saved.updated_at, "definition": json.loads(saved.definition)},
+                                    indent=2) + "\n")
+        return 0
+    members = segment_metrics.members(_open_for_reading(args.db), rule=saved.definition)
+    if args.format == "parquet":
+        if args.output is None:
+            raise UsageError("--format parquet needs --output FILE")
+        members.write_parquet(args.output)
+        _say(f"wrote {len(members):,} members to {args.output}")
+    else:
+        _write(members, args.format, args.output)
+    return 0
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
@@ -229,7 +297,11 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     if unknown:
         raise UsageError(f"unknown channel {', '.join(sorted(unknown))}; choose from {', '.join(settings.channels)}")
     _say(f"{report.name}: {filters.describe()}")
-    _write(report.run(store, filters, args), args.format, args.output)
+    try:
+        result = report.run(store, filters, args)
+    except InsufficientData as exc:
+        raise UsageError(str(exc)) from None
+    _write(result, args.format, args.output)
     return 0
 
 
@@ -276,10 +348,22 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     report.add_argument("--channel", action="append", help="repeat to select several")
     report.add_argument("--region", action="append")
     report.add_argument("--segment", action="append")
+    report.add_argument("--segment-name", help="restrict to the members of this saved segment")
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
     report.add_argument("--output", type=Path, help="write to this file instead of standard output")
     for entry in REPORTS.values():
         entry.add_options(report)
+
+    segment = command("segment", cmd_segment, "list saved segments, show one's rule, or export its members")
+    segment.add_argument("action", choices=("list", "show", "export"))
+    segment.add_argument("name", nargs="?", metavar="NAME")
+    segment.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="csv",
+                         help="member export format (default csv)")
+    segment.add_argument("--output", type=Path, help="write to this file instead of standard output")
+
+    # The benchmark keeps its own stores (by size and seed), so it takes no --db.
+    bench_parser = commands.add_parser("bench", help=bench.HELP, description=bench.HELP)
+    bench.add_arguments(bench_parser).set_defaults(handler=bench.command)
     return parser
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from journeylens import clv_reports, journey_reports
+from journeylens import retention_reports
 from metrics.engine import Engine
 from metrics.filters import Filters
 from metrics.kpis import kpis
@@ -17,7 +19,8 @@ from metrics.kpis import kpis
 class Report:
     name: str
     help: str
-    run: Callable[[Engine, Filters, argparse.Namespace], pl.DataFrame]
+    # A frame, or a dict for a report that is one JSON object (printed as such).
+    run: Callable[[Engine, Filters, argparse.Namespace], pl.DataFrame | dict]
     add_options: Callable[[argparse.ArgumentParser], None] = lambda parser: None
 
 
@@ -33,5 +36,31 @@ REPORTS: dict[str, Report] = {
     report.name: report
     for report in (
         Report("kpis", "Overview KPIs with the change against the previous period", _kpis),
+        Report("retention", "Cohort retention: per breakdown value, cohort and period index",
+               retention_reports.retention_report, retention_reports.add_retention_options),
+        Report("lifecycle", "New, returning, resurrecting and dormant customers per period",
+               retention_reports.lifecycle_report, retention_reports.add_retention_options),
+        Report("csat", "CSAT per period and channel with answers and 95% Wilson bounds",
+               retention_reports.csat_report, retention_reports.add_retention_options),
+        Report("nps", "NPS per period with promoters, passives and detractors",
+               retention_reports.nps_report, retention_reports.add_retention_options),
+        Report("clv", "Per customer: frequency, recency, T, spend, P(alive), expected purchases, predicted CLTV",
+               clv_reports.clv_report, clv_reports.add_clv_options),
+        Report("clv-model", "Fitted BG/NBD and Gamma-Gamma parameters", clv_reports.clv_model_report,
+               clv_reports.add_clv_options),
+        Report("clv-holdout", "Predicted vs actual repeat purchases after a calibration date",
+               clv_reports.clv_holdout_report, clv_reports.add_clv_options),
+        Report("uplift", "1 vs 2 vs 3+ channel customers: CLTV, repeat rate, retention, CSAT with 95% intervals",
+               clv_reports.uplift_report, clv_reports.add_clv_options),
+        Report("journeys", "Journey map: Sankey links of the first (or last) N steps, counted in journeys",
+               journey_reports.journeys_report, journey_reports.add_journey_options),
+        Report("paths", "Top journey paths: journeys, conversions, rate, time to convert, revenue",
+               journey_reports.paths_report, journey_reports.add_journey_options),
+        Report("transitions", "Channel-to-channel transitions (start, channels, purchase, drop-off)",
+               journey_reports.transitions_report, journey_reports.add_journey_options),
+        Report("cross-channel", "Journey channel × purchase channel: conversions, revenue, shares",
+               journey_reports.cross_channel_report, journey_reports.add_journey_options),
+        Report("attribution", "Credit per channel by model: first, last, linear, position, time-decay, markov, "
+               "shapley", journey_reports.attribution_report, journey_reports.add_journey_options),
     )
 }

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 import ibis
 import ibis.expr.types as ir
 
 from data_access.schema import unified
+from metrics.segments import member_ids_expr
 
 DEFAULT_PERIOD_DAYS = 90
 
@@ -23,7 +24,11 @@ class Filters:
 
     >>> f = Filters(start=date(2026, 1, 1), end=date(2026, 1, 31), channels=("web",))
     >>> f.previous_period()
-    Filters(start=datetime.date(2025, 12, 1), end=datetime.date(2025, 12, 31), channels=('web',), regions=(), segments=())
+    Filters(start=datetime.date(2025, 12, 1), end=datetime.date(2025, 12, 31), channels=('web',), regions=(), segments=(), segment_name=None)
+
+    A saved segment restricts customers to its members: ``segment_rule`` is its canonical rule
+    (metrics.segments), resolved from ``segment_name`` by whoever builds the Filters, so metrics
+    stay pure and an edited segment is a new cache key.
     """
 
     start: date | None = None
@@ -31,6 +36,8 @@ class Filters:
     channels: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
     segments: tuple[str, ...] = ()
+    segment_name: str | None = None
+    segment_rule: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.start and self.end and self.start > self.end:
@@ -58,6 +65,8 @@ class Filters:
         for label, values in (("channels", self.channels), ("regions", self.regions), ("segments", self.segments)):
             if values:
                 parts.append(f"{label}: {', '.join(values)}")
+        if self.segment_name:
+            parts.append(f"saved segment: {self.segment_name}")
         return "; ".join(parts)
 
 
@@ -92,7 +101,9 @@ def restrict_channels(table: ir.Table, filters: Filters, *, column: str = "chann
 
 
 def restrict_customers(table: ir.Table, filters: Filters) -> ir.Table:
-    """Keep rows of customers in the selected regions and segments (a semi-join on customers)."""
+    """Keep rows of customers in the selected regions and segments and the saved segment (semi-joins)."""
+    if filters.segment_rule:
+        table = table.semi_join(member_ids_expr(filters.segment_rule), "customer_id")
     if not (filters.regions or filters.segments):
         return table
     customers = unified("customers")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from metrics import catalog, kpis
+from metrics import attribution, catalog, data_health, flows, journeys, kpis
+from metrics import clv, retention, satisfaction, uplift
+from metrics import customer360, segments
 
-MODULES = (catalog, kpis)
+MODULES = (catalog, kpis, data_health, journeys, flows, attribution, retention, satisfaction, clv, uplift,
+           segments, customer360)
 
 
 def portable_expressions() -> dict[str, ir.Expr]:

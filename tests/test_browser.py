@@ -70,7 +70,7 @@ def test_overview_shows_kpi_cards_and_charts(app_url, browser):
     page = browser.new_page(viewport={"width": 1440, "height": 1800})
     page.goto(app_url)
     page.wait_for_selector("text=Overview", timeout=60_000)
-    page.wait_for_selector('[data-testid="stMetric"]', timeout=60_000)
+    page.wait_for_selector('[data-testid="stMetricValue"]', timeout=60_000)
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
     labels = page.locator('[data-testid="stMetricLabel"]').all_inner_texts()
     for label in ("Revenue", "Active customers", "Omnichannel share", "CSAT", "NPS"):
@@ -87,11 +87,37 @@ def test_overview_shows_kpi_cards_and_charts(app_url, browser):
 def test_filters_live_in_the_url(app_url, browser):
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     page.goto(f"{app_url}/?channel=store")
-    page.wait_for_selector('[data-testid="stMetric"]', timeout=60_000)
+    page.wait_for_selector('[data-testid="stMetricValue"]', timeout=60_000)
     store_only = page.locator('[data-testid="stMetricValue"]').first.inner_text()
     page.goto(app_url)
-    page.wait_for_selector('[data-testid="stMetric"]', timeout=60_000)
+    page.wait_for_selector('[data-testid="stMetricValue"]', timeout=60_000)
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
     everything = page.locator('[data-testid="stMetricValue"]').first.inner_text()
     assert store_only != everything
+    page.close()
+
+
+def test_retention_heatmap_and_csat_trend(app_url, browser):
+    page = browser.new_page(viewport={"width": 1440, "height": 2400})
+    # Open the app first, as a user does, so the navigation is set up before the shared links.
+    page.goto(app_url)
+    page.wait_for_selector("h1:has-text('Overview')", timeout=120_000)
+    # A shared link: the page options travel in the URL as the labels the widgets show.
+    page.goto(f"{app_url}/retention?period=Month&dates=2025-05-01&dates=2026-10-31")
+    page.wait_for_selector("h1:has-text('Retention')", timeout=120_000)
+    page.wait_for_selector("text=Retention by month cohort", timeout=120_000)
+    heatmap = page.locator(".js-plotly-plot", has_text="Retention by month cohort")
+    assert heatmap.locator(".hm image").count() == 1  # the drawn heatmap
+    assert heatmap.locator("text=% of cohort").count() == 1  # its colour scale, in %
+    assert page.locator('[data-testid="stException"]').count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "retention.png"), full_page=True)
+    page.goto(f"{app_url}/satisfaction?dates=2024-11-01&dates=2026-10-31")
+    page.wait_for_selector("h1:has-text('Customer satisfaction')", timeout=120_000)
+    page.wait_for_selector("text=CSAT per month by channel of the contact", timeout=120_000)
+    trend = page.locator(".js-plotly-plot", has_text="CSAT per month by channel of the contact")
+    assert trend.locator(".scatterlayer .trace").count() >= 1  # the CSAT line
+    assert trend.locator(".barlayer .point").count() >= 6  # the answers per month
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.screenshot(path=str(ARTIFACTS / "satisfaction.png"), full_page=True)
     page.close()

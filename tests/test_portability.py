@@ -6,6 +6,8 @@ the settings at a cluster and nothing else changes.
 
 from __future__ import annotations
 
+import functools
+
 import ibis
 import pytest
 
@@ -25,6 +27,7 @@ def _register_pyspark_options() -> None:
         ibis.options.pyspark = PySparkOptions()
 
 
+@functools.cache  # parametrised tests would otherwise rebuild every expression per test
 def _expressions() -> dict[str, ibis.Expr]:
     derived = {f"derived.{name}": make() for name, make in DERIVED_TABLES.items()}
     return {**derived, **registry.portable_expressions()}

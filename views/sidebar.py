@@ -6,6 +6,7 @@ import threading
 from datetime import date
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from data_access import cached
 from data_access.derived import missing_derived_tables
@@ -13,6 +14,7 @@ from data_access.settings import SettingsError
 from metrics.catalog import Catalog, catalog
 from metrics.filters import Filters, default_period
 from views.render import empty_store_notice, outdated_store_notice
+from views.segment_widgets import saved_segment_filter
 
 # app.py hands the Filters it built to the page it runs next, on the same thread.
 _handoff = threading.local()
@@ -49,10 +51,12 @@ def global_filters(catalog: Catalog) -> Filters:
                                  placeholder="All regions")
         segments = st.multiselect("Segments", catalog.segments, key="segment", bind="query-params",
                                   placeholder="All segments")
+        saved = saved_segment_filter()
         st.caption(f"{catalog.customers:,} customers · {catalog.events:,} events · "
                    f"{catalog.first_day} to {catalog.last_day}")
     return Filters(start=start, end=end, channels=tuple(channels), regions=tuple(regions),
-                   segments=tuple(segments))
+                   segments=tuple(segments), segment_name=saved and saved.name,
+                   segment_rule=saved and saved.definition)
 
 
 def frame() -> Filters | None:
@@ -77,6 +81,18 @@ def frame() -> Filters | None:
     return filters
 
 
+def _leave_pages_directory_mode() -> None:
+    """Run app.py (sections, wide layout, shared frame) even when a page URL came first.
+
+    Streamlit treats an app with a ``pages/`` folder as an old-style multipage app, running page
+    files on their own, until app.py has called ``st.navigation`` once in the process. A server
+    whose first visitor opens a shared link to a page would stay in that mode for everyone.
+    """
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def page_filters() -> Filters:
     """The filters for this page run; stops the page when there is no data to show.
 
@@ -86,6 +102,7 @@ def page_filters() -> Filters:
     filters = getattr(_handoff, "filters", None)
     _handoff.filters = None
     if filters is None:
+        _leave_pages_directory_mode()
         filters = frame()
     if filters is None:
         st.stop()

@@ -1,0 +1,258 @@
+"""Channel flows: transitions between channels, cross-channel conversion and time between touches.
+
+Definitions (journeys as in ``metrics.journeys``; the same global filters select whole journeys):
+
+- transition matrix: from "start" to a journey's first channel, from each touch to the next touch
+  of the same journey, and from the last touch to "purchase" or "drop-off"; with ``collapse`` a
+  channel never moves to itself. A purchase with no touch in its window is start → purchase.
+  Row probability = transitions / all transitions out of that row.
+- cross-channel conversion: converting journeys by the channel of their first touch (or of their
+  most frequent touch, ties going to the channel touched last) and the channel of the purchase.
+- online → offline: share of offline (store) purchases whose journey channel (as above) is an
+  online one; offline → online: share of online purchases whose journey channel is offline.
+- research before purchase: share of purchases in one channel preceded by a touch of the same
+  customer in another channel (of the given event types) at most N whole days before, in this
+  journey or an earlier one: the window, not the journey, defines it.
+- time between touches: from a touch to the next touch of its journey, by the earlier touch's
+  channel (with ``collapse``, only where the channel changes); time to convert: from the journey's
+  first touch to the purchase.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+import ibis
+import ibis.expr.types as ir
+import polars as pl
+
+from data_access.derived import derived
+from metrics.engine import Engine
+from metrics.filters import Filters
+from metrics.journeys import DROP_OFF, journeys_in_view
+
+Basis = Literal["first", "most_frequent"]
+ConvertBy = Literal["conversion_channel", "first_channel"]
+
+START = "start"
+PURCHASE = "purchase"
+BASES: tuple[str, ...] = ("first", "most_frequent")
+ONLINE_CHANNELS = ("web", "app", "email", "social", "sms")
+OFFLINE_CHANNELS = ("store",)
+# Upper bounds in hours; a touch's next touch in the same journey is never more than the
+# lookback window away, so the last bucket is open-ended only for unusual windows.
+TIME_BUCKETS: tuple[tuple[str, float | None], ...] = (
+    ("< 1 h", 1.0), ("1–24 h", 24.0), ("1–3 d", 72.0), ("3–7 d", 168.0), ("7–14 d", 336.0),
+    ("14–30 d", 720.0), ("> 30 d", None),
+)
+
+
+def _touches_in_view(filters: Filters) -> ir.Table:
+    return derived("journey_touches").semi_join(journeys_in_view(filters).select("journey_id"), "journey_id")
+
+
+def transitions_expr(filters: Filters, *, collapse: bool = True) -> ir.Table:
+    """Transition counts between states: start, channels, purchase and drop-off."""
+    journeys = journeys_in_view(filters)
+    touched = journeys.filter(journeys.touches > 0)
+    starts = journeys.group_by(
+        from_state=ibis.literal(START),
+        to_state=ibis.ifelse(journeys.touches > 0, journeys.first_channel, ibis.literal(PURCHASE)),
+    ).agg(transitions=ibis._.count())
+    touches = _touches_in_view(filters)
+    moves = touches.filter(touches.next_channel.notnull())
+    if collapse:
+        moves = moves.filter(moves.next_channel != moves.channel)
+    between = moves.group_by(from_state=moves.channel, to_state=moves.next_channel).agg(transitions=ibis._.count())
+    ends = touched.group_by(
+        from_state=touched.last_channel,
+        to_state=ibis.ifelse(touched.converted, ibis.literal(PURCHASE), ibis.literal(DROP_OFF)),
+    ).agg(transitions=ibis._.count())
+    return starts.union(between).union(ends)
+
+
+def transitions(engine: Engine, filters: Filters, *, collapse: bool = True) -> pl.DataFrame:
+    """from_state, to_state, transitions and row_probability (in %), every state pair observed."""
+    frame = engine.to_polars(transitions_expr(filters, collapse=collapse))
+    frame = frame.group_by("from_state", "to_state").agg(pl.col("transitions").sum())
+    return frame.with_columns(
+        row_probability=pl.col("transitions") / pl.col("transitions").sum().over("from_state") * 100
+    ).sort(["from_state", "to_state"])
+
+
+def state_order(states: list[str]) -> list[str]:
+    """start first, then channels alphabetically, then purchase and drop-off."""
+    ends = [PURCHASE, DROP_OFF]
+    channels = sorted(s for s in set(states) if s not in (START, *ends))
+    return [s for s in (START, *channels, *ends) if s in states]
+
+
+def _journey_channel(journeys: ir.Table, touches: ir.Table, *, basis: Basis) -> ir.Table:
+    """journey_id and the channel that characterises the journey (first or most frequent touch)."""
+    if basis == "first":
+        return journeys.select("journey_id", journey_channel=journeys.first_channel)
+    if basis != "most_frequent":
+        raise ValueError(f"basis must be one of {', '.join(BASES)}")
+    per_channel = touches.group_by("journey_id", "channel").agg(
+        touches=ibis._.count(), last_at=touches.occurred_at.max()
+    )
+    best_first = ibis.window(
+        group_by=per_channel.journey_id,
+        order_by=[ibis.desc(per_channel.touches), ibis.desc(per_channel.last_at), per_channel.channel],
+    )
+    ranked = per_channel.mutate(rank=ibis.row_number().over(best_first))
+    return ranked.filter(ranked.rank == 0).select("journey_id", journey_channel=ranked.channel)
+
+
+def cross_channel_expr(filters: Filters, *, basis: Basis = "first") -> ir.Table:
+    """Converting journeys per month, journey channel and purchase channel, with revenue."""
+    journeys = journeys_in_view(filters)
+    converting = journeys.filter(journeys.converted & (journeys.touches > 0))
+    touches = derived("journey_touches").semi_join(converting.select("journey_id"), "journey_id")
+    labelled = converting.join(_journey_channel(converting, touches, basis=basis), "journey_id")
+    return labelled.group_by(
+        month=labelled.day.truncate("M"),
+        journey_channel=labelled.journey_channel,
+        purchase_channel=labelled.conversion_channel,
+    ).agg(conversions=ibis._.count(), revenue=labelled.revenue.sum())
+
+
+def cross_channel(engine: Engine, filters: Filters, *, basis: Basis = "first") -> pl.DataFrame:
+    """journey_channel × purchase_channel: conversions, revenue, row share (in %) and share of all."""
+    monthly = engine.to_polars(cross_channel_expr(filters, basis=basis))
+    matrix = monthly.group_by("journey_channel", "purchase_channel").agg(
+        pl.col("conversions").sum(), pl.col("revenue").sum()
+    )
+    return matrix.with_columns(
+        row_share=pl.col("conversions") / pl.col("conversions").sum().over("journey_channel") * 100,
+        share=pl.col("conversions") / pl.col("conversions").sum() * 100,
+    ).sort(["journey_channel", "purchase_channel"])
+
+
+def _share(part: pl.Expr, whole: pl.Expr) -> pl.Expr:
+    return pl.when(whole > 0).then(part / whole * 100).otherwise(None)
+
+
+def online_offline(engine: Engine, filters: Filters, *, basis: Basis = "first") -> pl.DataFrame:
+    """Per month and for the whole period (month null): online → offline and offline → online shares.
+
+    Columns: month, offline_purchases, online_to_offline (those with an online journey channel),
+    online_to_offline_share (%), online_purchases, offline_to_online, offline_to_online_share (%).
+    """
+    monthly = engine.to_polars(cross_channel_expr(filters, basis=basis))
+    flagged = monthly.with_columns(
+        bought_offline=pl.col("purchase_channel").is_in(OFFLINE_CHANNELS),
+        bought_online=pl.col("purchase_channel").is_in(ONLINE_CHANNELS),
+        from_online=pl.col("journey_channel").is_in(ONLINE_CHANNELS),
+        from_offline=pl.col("journey_channel").is_in(OFFLINE_CHANNELS),
+    )
+    sums = [
+        pl.col("conversions").filter(pl.col("bought_offline")).sum().alias("offline_purchases"),
+        pl.col("conversions").filter(pl.col("bought_offline") & pl.col("from_online")).sum()
+        .alias("online_to_offline"),
+        pl.col("conversions").filter(pl.col("bought_online")).sum().alias("online_purchases"),
+        pl.col("conversions").filter(pl.col("bought_online") & pl.col("from_offline")).sum()
+        .alias("offline_to_online"),
+    ]
+    by_month = flagged.group_by("month").agg(sums).sort("month")
+    total = flagged.select(sums).with_columns(month=pl.lit(None, pl.Date))
+    both = pl.concat([by_month, total.select(by_month.columns)])
+    return both.with_columns(
+        online_to_offline_share=_share(pl.col("online_to_offline"), pl.col("offline_purchases")),
+        offline_to_online_share=_share(pl.col("offline_to_online"), pl.col("online_purchases")),
+    ).select("month", "offline_purchases", "online_to_offline", "online_to_offline_share",
+             "online_purchases", "offline_to_online", "offline_to_online_share")
+
+
+def research_expr(filters: Filters, *, purchase_channel: str, touch_channel: str, within_days: int,
+                  event_types: tuple[str, ...] = ()) -> ir.Table:
+    journeys = journeys_in_view(filters)
+    purchases = journeys.filter(journeys.converted & (journeys.conversion_channel == purchase_channel))
+    touches = derived("journey_touches")
+    touches = touches.filter(touches.channel == touch_channel)
+    if event_types:
+        touches = touches.filter(touches.event_type.isin(event_types))
+    touches = touches.select(touch_customer=touches.customer_id, touched_at=touches.occurred_at)
+    window = ibis.interval(days=within_days)
+    researched = purchases.join(
+        touches,
+        [purchases.customer_id == touches.touch_customer,
+         touches.touched_at <= purchases.ended_at,
+         touches.touched_at >= purchases.ended_at - window],
+    )
+    # Distinct purchases counted over distinct rows: exact on every engine.
+    researched = researched.select("journey_id").distinct().agg(researched=ibis._.count())
+    return purchases.agg(purchases=purchases.count()).cross_join(researched)
+
+
+def research_share(engine: Engine, filters: Filters, *, purchase_channel: str = "store",
+                   touch_channel: str = "web", within_days: int = 7, event_types: tuple[str, ...] = ()
+                   ) -> pl.DataFrame:
+    """One row: purchases in ``purchase_channel``, how many had a ``touch_channel`` touch within
+    ``within_days`` days before, and that share (%)."""
+    frame = engine.to_polars(research_expr(filters, purchase_channel=purchase_channel, touch_channel=touch_channel,
+                                           within_days=within_days, event_types=event_types))
+    return frame.with_columns(share=_share(pl.col("researched"), pl.col("purchases")))
+
+
+def _bucket(hours: ir.FloatingValue) -> tuple[ir.StringValue, ir.IntegerValue]:
+    cases = [(hours < ibis.literal(bound).cast("float64"), label) for label, bound in TIME_BUCKETS if bound is not None]
+    label = ibis.cases(*cases, else_=TIME_BUCKETS[-1][0])
+    order = ibis.cases(*[(hours < ibis.literal(bound).cast("float64"), i) for i, (_, bound) in
+                         enumerate(TIME_BUCKETS) if bound is not None], else_=len(TIME_BUCKETS) - 1)
+    return label, order
+
+
+def _distribution(table: ir.Table, *, channel: ir.StringValue, hours: ir.FloatingValue) -> ir.Table:
+    label, order = _bucket(hours)
+    counts = table.group_by(channel=channel, bucket=label, bucket_order=order).agg(count=ibis._.count())
+    medians = table.group_by(channel=channel).agg(median_hours=hours.median())
+    return counts.join(medians, "channel")
+
+
+def time_between_expr(filters: Filters, *, collapse: bool = False) -> ir.Table:
+    touches = _touches_in_view(filters)
+    gaps = touches.filter(touches.next_channel.notnull())
+    if collapse:
+        gaps = gaps.filter(gaps.next_channel != gaps.channel)
+    return _distribution(gaps, channel=gaps.channel, hours=gaps.hours_to_next)
+
+
+def time_to_convert_expr(filters: Filters, *, by: ConvertBy = "conversion_channel") -> ir.Table:
+    if by not in ("conversion_channel", "first_channel"):
+        raise ValueError("by must be conversion_channel or first_channel")
+    journeys = journeys_in_view(filters)
+    converting = journeys.filter(journeys.converted & (journeys.touches > 0))
+    return _distribution(converting, channel=converting[by], hours=converting.days_to_convert * 24)
+
+
+def _shares(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(share=pl.col("count") / pl.col("count").sum().over("channel") * 100).sort(
+        ["channel", "bucket_order"]
+    )
+
+
+def time_between_touches(engine: Engine, filters: Filters, *, collapse: bool = False) -> pl.DataFrame:
+    """channel, bucket, count, share (% of the channel's gaps) and median_hours per channel."""
+    return _shares(engine.to_polars(time_between_expr(filters, collapse=collapse)))
+
+
+def time_to_convert(engine: Engine, filters: Filters, *, by: ConvertBy = "conversion_channel") -> pl.DataFrame:
+    """Converting journeys by ``by`` channel and time bucket, with shares and median hours."""
+    return _shares(engine.to_polars(time_to_convert_expr(filters, by=by)))
+
+
+def portable_expressions() -> dict[str, ir.Expr]:
+    f = Filters(start=date(2026, 1, 1), end=date(2026, 3, 31), channels=("web", "store"),
+                regions=("North",), segments=("gold",))
+    return {
+        "flows.transitions": transitions_expr(f),
+        "flows.transitions_raw": transitions_expr(f, collapse=False),
+        "flows.cross_channel": cross_channel_expr(f),
+        "flows.cross_channel_most": cross_channel_expr(f, basis="most_frequent"),
+        "flows.research": research_expr(f, purchase_channel="store", touch_channel="web", within_days=7,
+                                        event_types=("page_view", "product_view")),
+        "flows.time_between": time_between_expr(f, collapse=True),
+        "flows.time_to_convert": time_to_convert_expr(f, by="first_channel"),
+    }

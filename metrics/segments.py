@@ -1,0 +1,295 @@
+"""Segment rules: a small JSON tree of AND/OR groups of conditions over per-customer lifetime facts.
+
+A rule is ``{"op": "and" | "or", "rules": [condition or group, ...]}`` where a condition is
+``{"field": ..., "operator": ..., "value": ...}``. Fields come from :data:`FIELDS` only (the
+allow-list) and every value becomes an Ibis literal, so nothing typed in the UI reaches SQL text.
+Rules travel as canonical JSON strings (:func:`canonical`): hashable, so they can sit in the
+frozen Filters and in cache keys.
+
+Membership is over lifetime facts (``customer_facts``), not the sidebar's date range. "Days since
+last purchase" counts from the store's last day with an event, not from today, so an old demo
+store still has recent customers; customers who never bought have no value and match no
+recency condition.
+
+RFM segment, fixed thresholds checked in this order (R = days since last purchase, F = orders):
+champions R ≤ 30 and F ≥ 4; loyal R ≤ 90 and F ≥ 3; new: first purchase ≤ 30 days ago;
+at risk F ≥ 2 and R > 90; hibernating F ≥ 1 and R > 180; others: everyone else (including
+customers who never bought). Fixed thresholds rather than quintiles keep a customer's label
+stable when other customers change and are checkable by hand; monetary value is shown next to
+the segment but not used to label it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+
+import ibis
+import ibis.expr.types as ir
+import polars as pl
+
+from data_access.derived import derived
+from metrics.engine import Engine
+
+RFM_SEGMENTS = ("champions", "loyal", "new", "at risk", "hibernating", "others")
+RFM_RULE = ("champions: last purchase ≤ 30 days ago and 4+ orders · loyal: ≤ 90 days and 3+ orders · "
+            "new: first purchase ≤ 30 days ago · at risk: 2+ orders, last > 90 days ago · "
+            "hibernating: 1+ order, last > 180 days ago · others: everyone else (incl. never bought). "
+            "Days count back from the store's last day.")
+CSAT_BANDS = {"1-2": (1, 2), "3": (3, 3), "4-5": (4, 5)}
+
+
+@dataclass(frozen=True)
+class Field:
+    label: str
+    kind: str  # category | number | date | choice | flag | channels
+    operators: tuple[str, ...]
+    choices: tuple[str, ...] = ()
+
+
+_NUMBER_OPS = (">=", "<=", "=", "between")
+_DATE_OPS = ("on or after", "on or before", "between")
+FIELDS: dict[str, Field] = {
+    "acquisition_channel": Field("Acquisition channel", "category", ("in", "not in")),
+    "region": Field("Region", "category", ("in", "not in")),
+    "segment": Field("Business segment", "category", ("in", "not in")),
+    "channels_used": Field("Number of channels used", "number", _NUMBER_OPS),
+    "orders": Field("Orders", "number", _NUMBER_OPS),
+    "net_revenue": Field("Net revenue", "number", _NUMBER_OPS),
+    "days_since_last_purchase": Field("Days since last purchase", "number", _NUMBER_OPS),
+    "first_event_at": Field("First event", "date", _DATE_OPS),
+    "last_event_at": Field("Last event", "date", _DATE_OPS),
+    "latest_csat_band": Field("Latest CSAT", "choice", ("in", "not in"), tuple(CSAT_BANDS)),
+    "contacted_support": Field("Contacted support", "flag", ("is",)),
+    "channel": Field("Channel used", "channels", ("any of", "all of")),
+    "rfm_segment": Field("RFM segment", "choice", ("in", "not in"), RFM_SEGMENTS),
+}
+# Facts a member export may include (besides customer_id).
+EXPORT_COLUMNS = ("acquisition_channel", "region", "segment", "first_event_at", "last_event_at",
+                  "last_purchase_at", "orders", "net_revenue", "channels_used", "support_contacts",
+                  "latest_csat", "days_since_last_purchase", "rfm_segment")
+EMPTY_RULE = {"op": "and", "rules": []}
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _validate(node: object, path: str = "rule") -> dict:
+    _check(isinstance(node, dict), f"{path}: expected an object, got {type(node).__name__}")
+    if "rules" in node:
+        op = node.get("op", "and")
+        _check(op in ("and", "or"), f"{path}: unknown combinator {op!r}; use 'and' or 'or'")
+        _check(isinstance(node["rules"], list), f"{path}.rules: expected a list")
+        return {"op": op, "rules": [_validate(child, f"{path}.rules[{i}]") for i, child in enumerate(node["rules"])]}
+    name = node.get("field")
+    _check(name in FIELDS, f"{path}: unknown field {name!r}; choose from {', '.join(FIELDS)}")
+    spec, operator, value = FIELDS[name], node.get("operator"), node.get("value")
+    _check(operator in spec.operators,
+           f"{path}: unknown operator {operator!r} for {name}; choose from {', '.join(spec.operators)}")
+    if spec.kind in ("category", "choice", "channels"):
+        _check(isinstance(value, list) and value and all(isinstance(v, str) for v in value),
+               f"{path}: {name} {operator} needs a non-empty list of names")
+        if spec.choices:
+            unknown = sorted(set(value) - set(spec.choices))
+            _check(not unknown, f"{path}: unknown {name} value {', '.join(unknown)}; choose from {', '.join(spec.choices)}")
+        value = sorted(set(value))
+    elif spec.kind == "flag":
+        _check(isinstance(value, bool), f"{path}: {name} is needs true or false")
+    else:
+        parse = float if spec.kind == "number" else date.fromisoformat
+        count = 2 if operator == "between" else 1
+        values = value if isinstance(value, list) else [value]
+        _check(len(values) == count, f"{path}: {name} {operator} needs {count} value(s)")
+        try:
+            parsed = [parse(v) for v in values]
+        except (TypeError, ValueError):
+            raise ValueError(f"{path}: {name} needs {'numbers' if spec.kind == 'number' else 'ISO dates'}, "
+                             f"got {value!r}") from None
+        _check(parsed == sorted(parsed), f"{path}: {name} between needs the lower bound first")
+        if spec.kind == "number":
+            values = parsed
+        value = values if operator == "between" else values[0]
+    return {"field": name, "operator": operator, "value": value}
+
+
+def canonical(rule: dict | str) -> str:
+    """The validated rule as compact, key-sorted JSON: equal rules give equal strings."""
+    tree = json.loads(rule) if isinstance(rule, str) else rule
+    return json.dumps(_validate(tree), sort_keys=True, separators=(",", ":"))
+
+
+def parse(rule: str) -> dict:
+    return json.loads(canonical(rule))
+
+
+def facts_expr() -> ir.Table:
+    """customer_facts with the computed fields rules may use (recency, CSAT band, RFM segment)."""
+    f = derived("customer_facts")
+    # The store's last day with any event; a window keeps it one expression on every engine.
+    last_day = f.last_event_at.max().over(ibis.window()).date()
+    f = f.mutate(
+        days_since_last_purchase=last_day.delta(f.last_purchase_at.date(), unit="day"),
+        days_since_first_purchase=last_day.delta(f.first_purchase_at.date(), unit="day"),
+    )
+    r, orders = f.days_since_last_purchase, f.orders
+    return f.mutate(rfm_segment=ibis.cases(
+        ((r <= 30) & (orders >= 4), "champions"),
+        ((r <= 90) & (orders >= 3), "loyal"),
+        (f.days_since_first_purchase <= 30, "new"),
+        ((orders >= 2) & (r > 90), "at risk"),
+        ((orders >= 1) & (r > 180), "hibernating"),
+        else_="others",
+    ))
+
+
+def _number(column: ir.NumericValue, operator: str, value) -> ir.BooleanValue:
+    if operator == "between":
+        return column.between(ibis.literal(float(value[0])), ibis.literal(float(value[1])))
+    bound = ibis.literal(float(value))
+    return {">=": column >= bound, "<=": column <= bound, "=": column == bound}[operator]
+
+
+def _date(column: ir.TimestampValue, operator: str, value) -> ir.BooleanValue:
+    day = column.date()
+    if operator == "between":
+        return day.between(ibis.literal(date.fromisoformat(value[0])), ibis.literal(date.fromisoformat(value[1])))
+    bound = ibis.literal(date.fromisoformat(value))
+    return day >= bound if operator == "on or after" else day <= bound
+
+
+def _channels(facts: ir.Table, operator: str, channels: list[str]) -> ir.BooleanValue:
+    used = derived("customer_channels")
+    used = used.filter(used.channel.isin(channels))
+    if operator == "all of":
+        # One row per customer and channel, so a plain count is the number of listed channels used.
+        used = used.group_by("customer_id").agg(n=ibis._.count())
+        used = used.filter(used.n == len(channels))
+    return facts.customer_id.isin(used.customer_id)
+
+
+def _condition(facts: ir.Table, node: dict) -> ir.BooleanValue:
+    name, operator, value = node["field"], node["operator"], node["value"]
+    kind = FIELDS[name].kind
+    if kind == "channels":
+        return _channels(facts, operator, value)
+    if kind == "flag":
+        return (facts.support_contacts > 0) == ibis.literal(value)
+    if name == "latest_csat_band":
+        matched = ibis.or_(*[facts.latest_csat.between(*CSAT_BANDS[band]) for band in value])
+    elif kind in ("category", "choice"):
+        matched = facts[name].isin(value)
+    elif kind == "number":
+        return _number(facts[name], operator, value).fill_null(False)
+    else:
+        return _date(facts[name], operator, value).fill_null(False)
+    matched = matched.fill_null(False)
+    return ~matched if operator == "not in" else matched
+
+
+def _predicate(facts: ir.Table, node: dict) -> ir.BooleanValue:
+    if "rules" not in node:
+        return _condition(facts, node)
+    parts = [_predicate(facts, child) for child in node["rules"]]
+    if not parts:
+        return ibis.literal(True)  # an empty group restricts nothing
+    return ibis.and_(*parts) if node["op"] == "and" else ibis.or_(*parts)
+
+
+def members_expr(rule: str) -> ir.Table:
+    """The facts rows of the customers who match ``rule`` (canonical JSON)."""
+    facts = facts_expr()
+    return facts.filter(_predicate(facts, parse(rule)))
+
+
+def member_ids_expr(rule: str) -> ir.Table:
+    """Just the matching customer ids, for a semi-join from any table (the global filter)."""
+    return members_expr(rule).select("customer_id")
+
+
+def _summary(table: ir.Table) -> ir.Table:
+    return table.agg(
+        customers=table.count(),
+        net_revenue=table.net_revenue.sum().fill_null(0).cast("float64"),
+        buyers=(table.orders > 0).cast("int64").sum(),
+        omnichannel=(table.channels_used >= 2).cast("int64").sum(),
+    )
+
+
+def summary_expr(rule: str) -> ir.Table:
+    """One row each for the segment and for all customers: size, revenue, buyers, omnichannel."""
+    return (_summary(members_expr(rule)).mutate(group=ibis.literal("segment"))
+            .union(_summary(facts_expr()).mutate(group=ibis.literal("all customers"))))
+
+
+def summary(engine: Engine, *, rule: str) -> pl.DataFrame:
+    """Segment vs all customers: customers, share of all, net revenue, average, buyer and omnichannel share."""
+    frame = engine.to_polars(summary_expr(rule))
+    total = frame.filter(pl.col("group") == "all customers")["customers"].sum()
+    order = pl.col("group").replace_strict({"segment": 0, "all customers": 1})
+    per = lambda column: pl.when(pl.col("customers") > 0).then(pl.col(column) / pl.col("customers"))  # noqa: E731
+    return frame.sort(order).select(
+        "group", "customers",
+        share_of_customers=pl.col("customers") / total if total else pl.lit(None, pl.Float64),
+        net_revenue="net_revenue",
+        avg_net_revenue=per("net_revenue"),
+        buyer_share=per("buyers"),
+        omnichannel_share=per("omnichannel"),
+    )
+
+
+def channel_mix_expr(rule: str) -> ir.Table:
+    """Customers per channel used: in the segment and among all customers."""
+    used = derived("customer_channels")
+    in_segment = used.customer_id.isin(member_ids_expr(rule).customer_id)
+    return used.group_by("channel").agg(
+        segment=in_segment.cast("int64").sum(),
+        all_customers=ibis._.count(),
+    )
+
+
+def channel_mix(engine: Engine, *, rule: str) -> pl.DataFrame:
+    """Share of each group's customers who used each channel (a customer counts in every channel used)."""
+    sizes = dict(summary(engine, rule=rule).select("group", "customers").iter_rows())
+    wide = engine.to_polars(channel_mix_expr(rule)).rename({"all_customers": "all customers"})
+    long = wide.unpivot(index="channel", variable_name="group", value_name="customers")
+    return long.with_columns(
+        share=pl.col("customers") / pl.col("group").replace_strict(sizes, return_dtype=pl.Float64),
+    ).sort("group", "channel", descending=[True, False])
+
+
+def members(engine: Engine, *, rule: str, columns: tuple[str, ...] = EXPORT_COLUMNS) -> pl.DataFrame:
+    """customer_id plus the chosen facts (from :data:`EXPORT_COLUMNS`) of every member."""
+    unknown = sorted(set(columns) - set(EXPORT_COLUMNS))
+    _check(not unknown, f"unknown export column {', '.join(unknown)}; choose from {', '.join(EXPORT_COLUMNS)}")
+    expr = members_expr(rule)
+    return engine.to_polars(expr.select("customer_id", *columns).order_by("customer_id"))
+
+
+def rfm_counts_expr() -> ir.Table:
+    facts = facts_expr()
+    return facts.group_by("rfm_segment").agg(customers=ibis._.count())
+
+
+def _example_rule() -> str:
+    """A rule touching every field, so the portability test compiles every branch."""
+    values = {"category": ["x"], "choice": None, "number": [1, 2], "date": ["2026-01-01", "2026-02-01"],
+              "flag": True, "channels": ["web", "store"]}
+    rules = []
+    for name, spec in FIELDS.items():
+        value = list(spec.choices[:1]) if spec.kind == "choice" else values[spec.kind]
+        operator = "between" if "between" in spec.operators else spec.operators[-1]
+        rules.append({"field": name, "operator": operator, "value": value})
+    return canonical({"op": "or", "rules": [{"op": "and", "rules": rules[:7]}, {"op": "and", "rules": rules[7:]}]})
+
+
+def portable_expressions() -> dict[str, ir.Expr]:
+    rule = _example_rule()
+    return {
+        "segments.members": members_expr(rule),
+        "segments.summary": summary_expr(rule),
+        "segments.channel_mix": channel_mix_expr(rule),
+        "segments.rfm_counts": rfm_counts_expr(),
+    }

@@ -1,0 +1,71 @@
+"""Customer 360: one customer's facts, every touch across channels, and the identities behind them."""
+
+import streamlit as st
+
+from data_access.cached import compute, settings
+from data_access.identifiers import HASHED_TYPES, PLAIN_TYPES, masked
+from metrics import customer360
+from metrics.segments import RFM_RULE
+from views.customer360_charts import SYMBOLS, timeline_figure
+from views.formatting import format_value
+from views.render import chart
+from views.sidebar import page_filters
+
+filters = page_filters()
+currency = settings().currency
+
+st.title("Customer 360")
+st.caption("Lifetime view of one customer; the sidebar's filters do not apply here. Personal identifiers are "
+           "stored hashed: what you type is hashed the same way and only the hashes are compared.")
+
+query_col, type_col = st.columns((3, 1))
+query = query_col.text_input("Find a customer", key="c360_query",
+                             placeholder="Unified id (C0000012), e-mail, phone, loyalty id, card, cookie or device id")
+kind = type_col.selectbox("Identifier type", ("any", *HASHED_TYPES, *PLAIN_TYPES), key="c360_type")
+if not query.strip():
+    st.info("Type a unified customer id or an identifier to look a customer up.", icon=":material/person_search:")
+    st.stop()
+
+matches = compute(customer360.find, query=query.strip(), identifier_type=None if kind == "any" else kind)
+if matches.is_empty():
+    st.warning("No customer has this id or identifier. Check the type, or try another identifier.")
+    st.stop()
+labels = {row["customer_id"]: f"{row['customer_id']} (matched by {row['matched_by'].replace('_', ' ')})"
+          for row in matches.iter_rows(named=True)}
+customer_id = st.selectbox(f"{len(labels)} matching customers", list(labels), format_func=labels.get) \
+    if len(labels) > 1 else next(iter(labels))
+
+facts = compute(customer360.profile, customer_id=customer_id)
+channels = compute(customer360.channels, customer_id=customer_id)
+st.subheader(f"Customer {customer_id} · {facts['region']}" + (f" · {facts['segment']}" if facts["segment"] else ""))
+cards = st.columns((1.5, 1.3, 1, 1, 1, 1))
+cards[0].metric("First seen", f"{facts['first_seen_at']:%Y-%m-%d}")
+cards[1].metric("Acquisition channel", facts["acquisition_channel"])
+cards[2].metric("Orders", format_value(facts["orders"], "count"))
+cards[3].metric("Net revenue", format_value(facts["net_revenue"], "currency", currency=currency))
+cards[4].metric("Latest CSAT", f"{facts['latest_csat']}/5" if facts["latest_csat"] is not None else "–")
+cards[5].metric("Channels used", facts["channels_used"], help=", ".join(channels["channel"].to_list()))
+recency = facts["days_since_last_purchase"]
+st.caption(f"RFM segment **{facts['rfm_segment']}** · last purchase "
+           f"{'never' if recency is None else f'{recency} days before the last day of data'} · "
+           f"{facts['support_contacts']} support contacts", help=RFM_RULE)
+
+shown = st.multiselect("Channels on the timeline", channels["channel"].to_list(), key="c360_channels",
+                       placeholder="All channels")
+events = compute(customer360.timeline, customer_id=customer_id, channels=tuple(sorted(shown)))
+chart(timeline_figure(events, currency=currency), events, name=f"timeline {customer_id}",
+      definition="Each marker is one event; colour is the channel, shape the event type ("
+      + ", ".join(f"{symbol.replace('-', ' ')} = {etype.replace('_', ' ')}" for etype, symbol in SYMBOLS.items())
+      + ", open circle = other touches), size grows with the order value. Hover for values and survey scores.",
+      filters_text=f"customer {customer_id}; channels: {', '.join(shown) or 'all'}",
+      query=customer360.timeline_expr(customer_id, channels=tuple(sorted(shown))))
+
+left, right = st.columns(2)
+with left:
+    st.markdown("**Channels**")
+    st.dataframe(channels.drop("customer_id"), hide_index=True, width="stretch")
+with right:
+    st.markdown("**Stitched identities** (personal ones shown as a hash prefix)")
+    identities = compute(customer360.identities, customer_id=customer_id)
+    st.dataframe(identities.with_columns(identities["identifier_value"].map_elements(masked, return_dtype=str)),
+                 hide_index=True, width="stretch")

@@ -183,7 +183,9 @@ def test_pages_on_a_store_with_only_purchases(transactions_store, monkeypatch):
         activity="Purchases only",
     )
     _assert_clean(at)
+    assert at.button_group(key="activity").value == "purchase"
     assert len(at.get("plotly_chart")) >= 3  # heatmap, curve and lifecycle; churn needs an older range
+    assert _titles(at)[0] == "Retention by week cohort"
     at = _page(transactions_store, SATISFACTION, monkeypatch)
     _assert_clean(at)
     assert "no survey data" in at.info[0].value

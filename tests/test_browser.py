@@ -69,9 +69,8 @@ def browser():
 def test_overview_shows_kpi_cards_and_charts(app_url, browser):
     page = browser.new_page(viewport={"width": 1440, "height": 1800})
     page.goto(app_url)
-    page.wait_for_selector("text=Overview", timeout=60_000)
-    page.wait_for_selector('[data-testid="stMetricValue"]', timeout=60_000)
-    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+    page.wait_for_selector("h1:has-text('Overview')", timeout=120_000)
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=120_000)
     labels = page.locator('[data-testid="stMetricLabel"]').all_inner_texts()
     for label in ("Revenue", "Active customers", "Omnichannel share", "CSAT", "NPS"):
         assert any(label in text for text in labels), labels
@@ -87,12 +86,11 @@ def test_overview_shows_kpi_cards_and_charts(app_url, browser):
 def test_filters_live_in_the_url(app_url, browser):
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     page.goto(f"{app_url}/?channel=store")
-    page.wait_for_selector('[data-testid="stMetricValue"]', timeout=60_000)
-    store_only = page.locator('[data-testid="stMetricValue"]').first.inner_text()
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=120_000)
+    store_only = page.locator('[data-testid="stMetricValue"]').all_inner_texts()[0]
     page.goto(app_url)
-    page.wait_for_selector('[data-testid="stMetricValue"]', timeout=60_000)
-    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
-    everything = page.locator('[data-testid="stMetricValue"]').first.inner_text()
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=120_000)
+    everything = page.locator('[data-testid="stMetricValue"]').all_inner_texts()[0]
     assert store_only != everything
     page.close()
 
@@ -120,4 +118,29 @@ def test_retention_heatmap_and_csat_trend(app_url, browser):
     assert trend.locator(".barlayer .point").count() >= 6  # the answers per month
     assert page.locator('[data-testid="stException"]').count() == 0
     page.screenshot(path=str(ARTIFACTS / "satisfaction.png"), full_page=True)
+    page.close()
+
+
+def test_journey_map_sankey(app_url, browser):
+    page = browser.new_page(viewport={"width": 1440, "height": 1600})
+    page.goto(f"{app_url}/journey_map")
+    # The first journey queries of a fresh server take a while on a busy machine.
+    page.wait_for_selector("text=The first 4 steps of each journey", timeout=120_000)
+    page.wait_for_selector(".js-plotly-plot .sankey-node", timeout=60_000)
+    labels = page.locator(".js-plotly-plot .sankey-node .node-label").all_text_contents()
+    assert any(label.startswith("1 · web · ") for label in labels), labels
+    assert any(label.startswith("purchase (store) · ") for label in labels), labels
+    assert any(label.startswith("drop-off · ") for label in labels), labels
+    assert page.locator(".js-plotly-plot .sankey-link").count() >= 10
+    assert page.locator('[data-testid="stException"]').count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "journey_map.png"), full_page=True)
+    # A shared link: the options travel in the URL as the labels the widgets show.
+    page.goto(f"{app_url}/journey_map?direction=Backward&steps=3&buy_in=store")
+    page.wait_for_selector("text=The last 3 steps before a purchase", timeout=120_000)
+    page.wait_for_selector(".js-plotly-plot .sankey-node", timeout=60_000)
+    labels = page.locator(".js-plotly-plot .sankey-node .node-label").all_text_contents()
+    assert any(label.startswith("−1 · store · ") for label in labels), labels
+    assert [label for label in labels if label.startswith("purchase")] == [
+        next(label for label in labels if label.startswith("purchase (store)"))]
     page.close()

@@ -197,10 +197,11 @@ def retention_curves_figure(
         )
     fig = base_layout(fig, title=title, y_title="% of cohort")
     fig.update_yaxes(ticksuffix="%", range=[0, 102])
+    # Ticks name the period ("month 3") instead of an axis title, which the legend below would cover.
     fig.update_xaxes(
-        title=f"{period}s since the cohort's {period}",
+        tickprefix=f"{period} ",
         rangemode="tozero",
-        dtick=1 if curves["period_index"].max() <= 16 else None,
+        dtick=1 if curves["period_index"].max() <= 12 else None,
     )
     return fig
 

@@ -26,7 +26,7 @@ def _trend_layout(fig: go.Figure, *, title: str, period: str, height: int = 480)
     # Ticks on period starts, labelled as periods, not on Plotly's fortnightly default.
     if period == "month":
         months = len({point for trace in fig.data for point in (trace.x or ())})
-        fig.update_xaxes(tickformat="%b %Y", dtick="M1" if months <= 12 else "M3", ticklabelmode="period")
+        fig.update_xaxes(tickformat="%b %Y", dtick="M1" if months <= 12 else "M3")
     else:
         fig.update_xaxes(tickformat="%d %b", hoverformat="week of %d %b %Y")
     return fig

@@ -50,7 +50,8 @@ def _purchases() -> ir.Table:
     )
 
 
-def _journey_id(customer_id: ir.StringValue, segment: ir.IntegerValue, suffix: ir.StringValue) -> ir.StringValue:
+def _journey_id(customer_id: ir.StringValue, segment: ir.IntegerValue,
+                suffix: ir.StringValue) -> ir.StringValue:
     return customer_id.concat("/", segment.cast("string"), "/", suffix)
 
 
@@ -73,7 +74,8 @@ def journey_touches_expr(*, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> ir.Ta
     in_order = ibis.window(group_by=e.customer_id, order_by=order)
     e = e.mutate(
         segment=is_purchase.cast("int64").sum().over(so_far) - is_purchase.cast("int64"),
-        next_purchase_at=ibis.ifelse(is_purchase, e.occurred_at, ibis.null("timestamp")).min().over(from_here),
+        next_purchase_at=ibis.ifelse(is_purchase, e.occurred_at, ibis.null("timestamp"))
+        .min().over(from_here),
         previous_at=e.occurred_at.lag().over(in_order),
         previous_type=e.event_type.lag().over(in_order),
         previous_channel=e.channel.lag().over(in_order),
@@ -178,7 +180,9 @@ def journeys_expr(*, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> ir.Table:
     touched = by_journey.left_join(channel_sets, "journey_id")
 
     purchases = _purchases()
-    purchases = purchases.mutate(journey_id=_journey_id(purchases.customer_id, purchases.segment, ibis.literal("c")))
+    purchases = purchases.mutate(
+        journey_id=_journey_id(purchases.customer_id, purchases.segment, ibis.literal("c"))
+    )
     converting = purchases.left_join(touched.drop("customer_id", "converted"), "journey_id")
     converting = converting.select(
         "journey_id", "customer_id",

@@ -81,6 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--peer-memory-gb", type=float, default=12.0,
                         help="stop a peer whose process passes this RSS (default 12; pandas needs many times "
                              "the data)")
+    parser.add_argument("--peers-together", action="store_true",
+                        help="run the peers in one process: quicker to start, but each peer's RSS then "
+                             "includes the peers before it")
     parser.add_argument("--json", dest="json_path", type=Path, help="also write every figure to this JSON file")
     parser.add_argument("--dir", dest="directory", type=Path, default=DEFAULT_DIR,
                         help=f"where generated stores are kept (default {DEFAULT_DIR})")
@@ -99,7 +102,8 @@ def command(args: argparse.Namespace, settings: object) -> int:
     del settings  # workers read the settings themselves, from the same environment
     try:
         result = run(customers=args.customers, seed=args.seed, repeat=args.repeat, peer_repeat=args.peer_repeat,
-                     peer_memory_gb=args.peer_memory_gb, directory=args.directory, regenerate=args.regenerate, reports=args.reports,
+                     peer_memory_gb=args.peer_memory_gb, peers_together=args.peers_together,
+                     directory=args.directory, regenerate=args.regenerate, reports=args.reports,
                      pages=args.pages, skip=tuple(args.skip))
     except BenchError as exc:
         raise UsageError(f"bench: {exc}") from None
@@ -249,7 +253,7 @@ def machine() -> dict:
 
 
 def run(*, customers: int, seed: int = 0, repeat: int = 3, peer_repeat: int = 1, peer_memory_gb: float = 12.0,
-        directory: Path = DEFAULT_DIR,
+        peers_together: bool = False, directory: Path = DEFAULT_DIR,
         regenerate: bool = False, reports: list[str] | None = None, pages: list[str] | None = None,
         skip: tuple[str, ...] = (), say: Callable[[str], None] = _say) -> dict:
     """Measure everything; the result is what ``--json`` writes (see docs/BENCHMARKS.md)."""
@@ -264,7 +268,7 @@ def run(*, customers: int, seed: int = 0, repeat: int = 3, peer_repeat: int = 1,
     result: dict = {
         "bench_format": 1, "started_at": _now(), "machine": {**machine(), "load_at_start": os.getloadavg()},
         "options": {"customers": customers, "seed": seed, "repeat": repeat, "peer_repeat": peer_repeat,
-                    "skip": list(skip)},
+                    "peer_memory_gb": peer_memory_gb, "peers_together": peers_together, "skip": list(skip)},
     }
     store, result["store"] = bench_store(customers=customers, seed=seed, directory=directory, regenerate=regenerate)
     say(f"bench: store {store.name}: {result['store']['events']:,} events; measuring the floor")
@@ -291,7 +295,7 @@ def run(*, customers: int, seed: int = 0, repeat: int = 3, peer_repeat: int = 1,
 
     if "peers" not in skip:
         result["peers"] = _peers(store, result["store"], repeat=repeat, peer_repeat=peer_repeat,
-                                 memory_gb=peer_memory_gb, say=say)
+                                 memory_gb=peer_memory_gb, together=peers_together, say=say)
 
     result["machine"]["load_at_end"] = os.getloadavg()
     result["seconds"] = time.perf_counter() - started
@@ -314,9 +318,9 @@ def _measurements(result: dict) -> list[dict]:
 
 
 def _peers(store: Path, store_meta: dict, *, repeat: int, peer_repeat: int, memory_gb: float = 12.0,
-           say: Callable[[str], None] = _say) -> dict:
-    """Each peer in a process of its own: a peer's peak RSS is its own, and one that runs out of
-    memory stops alone."""
+           together: bool = False, say: Callable[[str], None] = _say) -> dict:
+    """Each peer in a process of its own (unless ``together``): its peak RSS is its own, and one that
+    runs out of memory stops alone."""
     missing = missing_extras()
     results: dict[str, dict] = {}
     for name, needs in PEER_PACKAGES.items():
@@ -325,24 +329,32 @@ def _peers(store: Path, store_meta: dict, *, repeat: int, peer_repeat: int, memo
     if missing:
         say(f"bench: the bench extra is not installed (missing {', '.join(missing)}): skipping "
             f"{', '.join(results)}; install it with: pip install -e '.[bench]'")
-    tables = store_meta.get("build_tables", {})
-    for name in PEER_PACKAGES:
-        if name in results:
-            continue
-        say(f"bench: peer {name} against ours, whole history")
-        peer = _work("peer", store=store, name=name, repeat=repeat, peer_repeat=peer_repeat,
-                     memory_limit_mb=memory_gb * 1024)
-        if "error" in peer:
-            peer = {**peer, "status": "error", "note": peer["error"]}
-        if peer.get("status") == "ok":
-            build_s = sum(tables.get(table, {}).get("s", 0.0) for table in PEER_TABLES[name])
-            peer["ours_with_build_s"] = peer["ours_s"] + build_s
-            peer["ratio_with_build"] = peer["peer_s"] / peer["ours_with_build_s"]
-        elif peer.get("status") == "out of memory" and peer.get("peer_ran_s") and peer.get("ours_s"):
-            # It had not finished: the time it ran bounds the ratio from below.
-            peer["ratio_at_least"] = peer["peer_ran_s"] / peer["ours_s"]
-        results[name] = peer
-    return {"memory_budget_gb": memory_gb, "results": results}
+    names = [name for name in PEER_PACKAGES if name not in results]
+    for group in ([names] if together and names else [[name] for name in names]):
+        say(f"bench: {', '.join(group)} against ours, whole history")
+        measured = _work("peers", store=store, names=group, repeat=repeat, peer_repeat=peer_repeat,
+                         memory_limit_mb=memory_gb * 1024)
+        # Without results the process stopped early (memory budget, crash) while on the peer it names.
+        found = measured.pop("results", None) or {measured.get("name", group[0]): measured}
+        for name in group:
+            results[name] = _peer_result(name, found.get(name, {"status": "not run", "note": "its process stopped"}),
+                                         store_meta)
+    return {"memory_budget_gb": memory_gb, "together": together,
+            "results": {name: results[name] for name in PEER_PACKAGES}}
+
+
+def _peer_result(name: str, peer: dict, store_meta: dict) -> dict:
+    if "error" in peer:
+        return {**peer, "status": "error", "note": peer["error"]}
+    if peer.get("status") == "ok":
+        tables = store_meta.get("build_tables", {})
+        build_s = sum(tables.get(table, {}).get("s", 0.0) for table in PEER_TABLES[name])
+        return {**peer, "ours_with_build_s": peer["ours_s"] + build_s,
+                "ratio_with_build": peer["peer_s"] / (peer["ours_s"] + build_s)}
+    if peer.get("status") == "out of memory" and peer.get("peer_ran_s") and peer.get("ours_s"):
+        # It had not finished: the time it ran bounds the ratio from below.
+        return {**peer, "ratio_at_least": peer["peer_ran_s"] / peer["ours_s"]}
+    return peer
 
 
 def _worst(rows: list[dict], key: str, label: str) -> tuple[float | None, str]:
@@ -404,6 +416,13 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
+def _store_origin(store: dict) -> str:
+    origin = f"generated {store.get('generated_at')}"
+    if store.get("rebuilt_at"):
+        origin += f", derived tables rebuilt {store['rebuilt_at']}"
+    return f"cached: {origin}" if store.get("cached") else f"now: {origin}"
+
+
 def format_result(result: dict) -> str:
     """The run as the tables the command prints (seconds are wall-clock medians)."""
     store, floor = result["store"], result["floor"]
@@ -414,7 +433,7 @@ def format_result(result: dict) -> str:
         f" {load.get('memory_gb', '?')} GB; load {load['load_at_start'][0]:.1f} -> {load['load_at_end'][0]:.1f}",
         f"store: demo {_s(store.get('generate_s'), 1)} s + build {_s(store.get('build_s'), 1)} s = "
         f"{_s(store.get('total_s'), 1)} s, {_s(store.get('size_mb'), 0)} MB, peak RSS "
-        f"{_s(store.get('peak_rss_mb'), 0)} MB ({'cached, generated ' + str(store.get('generated_at')) if store.get('cached') else 'generated now'})",
+        f"{_s(store.get('peak_rss_mb'), 0)} MB ({_store_origin(store)})",
         f"floor: count and revenue by channel and day over every event: cold {_s(floor.get('cold_s'))} s,"
         f" warm {_s(floor.get('warm_s'), 3)} s (cpu {_s(floor.get('warm_cpu_s'), 3)} s)",
         "",

@@ -481,38 +481,62 @@ PEERS: dict[str, tuple[str, Callable[..., dict]]] = {
 }
 
 
-def peer(*, path: str, name: str, repeat: int, peer_repeat: int, memory_limit_mb: float) -> dict:
-    """One peer on the whole history (the tutorials' table), ours in the same process for the ratio."""
-    _memory_watchdog(memory_limit_mb)
-    import_s = _imports("polars", "data_access.store", "metrics.catalog", "metrics.filters")
-    from data_access.store import Store, pin_utc
-    from metrics.catalog import catalog
-    from metrics.filters import Filters
-
+def _run_peer(store, everything, name: str, *, repeat: int, peer_repeat: int) -> dict:
     package, run = PEERS[name]
+    _SO_FAR.clear()
+    _SO_FAR["name"] = name
     try:
-        import_s += _imports(f"journeylens.bench_{package}")
+        import_s = _imports(f"journeylens.bench_{package}")
     except ImportError as exc:  # lifetimes can be missing, or broken by a newer numpy or pandas
         return {"status": "skipped", "note": f"{package} unavailable: {exc}"}
-    pin_utc()
-    store = Store(path)
-    bounds = catalog(store)
-    everything = Filters(start=bounds.first_day, end=bounds.last_day)
+    _progress(f"peer {name}")
     result = run(store, everything, repeat=repeat, peer_repeat=peer_repeat)
     return {**result, "status": "ok", "ok": all(check["ok"] for check in result["checks"].values()),
             "ratio": result["peer_s"] / result["ours_s"], "cpu_ratio": result["peer_cpu_s"] / result["ours_cpu_s"],
             "filters": everything.describe(), "import_s": import_s, "peak_rss_mb": peak_rss_mb()}
 
 
+def _whole_history(path: str):
+    _imports("polars", "data_access.store", "metrics.catalog", "metrics.filters")
+    from data_access.store import Store, pin_utc
+    from metrics.catalog import catalog
+    from metrics.filters import Filters
+
+    pin_utc()
+    store = Store(path)
+    bounds = catalog(store)
+    return store, Filters(start=bounds.first_day, end=bounds.last_day)
+
+
+def peers(*, path: str, names: list[str], repeat: int, peer_repeat: int, memory_limit_mb: float) -> dict:
+    """Peers on the whole history (the tutorials' table), ours in the same process for each ratio.
+
+    Given one name, the peak RSS is that peer's own; given several, each includes the peers before.
+    """
+    _memory_watchdog(memory_limit_mb)
+    store, everything = _whole_history(path)
+    return {"results": {name: _run_peer(store, everything, name, repeat=repeat, peer_repeat=peer_repeat)
+                        for name in names}}
+
+
+def peer(*, path: str, name: str, repeat: int, peer_repeat: int, memory_limit_mb: float) -> dict:
+    """One peer (the task before :func:`peers` took a list; kept for harnesses already running)."""
+    _memory_watchdog(memory_limit_mb)
+    store, everything = _whole_history(path)
+    return _run_peer(store, everything, name, repeat=repeat, peer_repeat=peer_repeat)
+
+
 TASKS: dict[str, Callable[..., dict]] = {
     "generate": generate, "build": build, "floor": floor, "report": report, "page": page, "tour": tour,
-    "peer": peer,
+    "peer": peer, "peers": peers,
 }
 
 
 def main(argv: list[str]) -> int:
     task, params = argv[0], json.loads(argv[1])
     result = TASKS[task](**params)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["process_cpu_s"] = usage.ru_utime + usage.ru_stime
     print(RESULT_MARK + json.dumps(result, default=str), flush=True)
     return 0
 

@@ -32,7 +32,8 @@ def _steps(text: str) -> int:
 def _start(text: str) -> str:
     kind, _, value = text.partition(":")
     if text and (kind not in jm.ANCHOR_KINDS or not value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not channel:NAME or event:TYPE (e.g. event:email_click)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not channel:NAME or event:TYPE "
+                                         "(e.g. event:email_click)")
     return text
 
 
@@ -50,7 +51,8 @@ def add_journey_options(parser: argparse.ArgumentParser) -> None:
     """The options the journey reports share; added once however many reports ask for them."""
     try:
         parser.add_argument("--steps", type=_steps, default=jm.DEFAULT_STEPS,
-                            help=f"journeys: steps shown, {jm.MIN_STEPS}–{jm.MAX_STEPS} (default {jm.DEFAULT_STEPS})")
+                            help=f"journeys: steps shown, {jm.MIN_STEPS}–{jm.MAX_STEPS} "
+                            f"(default {jm.DEFAULT_STEPS})")
     except argparse.ArgumentError:  # another journey report added them already
         return
     parser.add_argument("--direction", choices=("forward", "backward"), default="forward",
@@ -79,7 +81,8 @@ def _flow_options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def journeys_report(engine: Engine, filters: Filters, args: argparse.Namespace) -> pl.DataFrame:
-    links = jm.journey_flows(engine, filters, steps=args.steps, max_nodes=args.max_nodes, **_flow_options(args))
+    links = jm.journey_flows(engine, filters, steps=args.steps, max_nodes=args.max_nodes,
+                             **_flow_options(args))
     return links.select("source", "target", "journeys", "source_step", "target_step")
 
 

@@ -62,12 +62,12 @@ ASSUMPTIONS = {
     "100%, two 50/50): opening and closing matter most.",
     "time-decay": "Credit halves for every 7 days a touch came before the purchase (weight 2^(−days/7), "
     "normalised per journey): recent touches matter more.",
-    "markov": "Credit in proportion to the conversions lost if journeys reaching a channel dropped off there, "
-    "in a chain where the next channel depends only on the current one (repeats collapsed, non-converting "
-    "journeys included).",
-    "shapley": "Each channel's average marginal contribution over all coalitions of channels, a coalition being "
-    "worth the conversions of journeys that used only its channels: only which channels took part matters, "
-    "not their order or repeats.",
+    "markov": "Credit in proportion to the conversions lost if journeys reaching a channel dropped off "
+    "there, in a chain where the next channel depends only on the current one (repeats collapsed, "
+    "non-converting journeys included).",
+    "shapley": "Each channel's average marginal contribution over all coalitions of channels, a coalition "
+    "being worth the conversions of journeys that used only its channels: only which channels took part "
+    "matters, not their order or repeats.",
 }
 
 
@@ -150,7 +150,8 @@ def path_cells(paths: pl.DataFrame) -> PathCells:
 
     Paths without a touch are dropped: they have no channel to credit.
     """
-    paths = paths.filter(pl.col("path").fill_null("") != "")
+    # Sorted, so a seeded bootstrap draws the same resamples whatever order the engine returned.
+    paths = paths.filter(pl.col("path").fill_null("") != "").sort("path")
     split = paths["path"].str.split(PATH_SEPARATOR)
     channels = tuple(sorted(set(split.explode().to_list()))) if len(paths) else ()
     index = {channel: i + 1 for i, channel in enumerate(channels)}
@@ -188,8 +189,8 @@ def _transition_counts(cells: PathCells, converting: np.ndarray, dropping: np.nd
     s = cells.states
     counts = np.asarray((cells.inner.T @ (converting + dropping).T).T)
     counts = counts.reshape(-1, s, s)
-    last = sparse.csr_matrix((np.ones(len(cells.last_state)), (np.arange(len(cells.last_state)), cells.last_state)),
-                             shape=(len(cells.last_state), s))
+    paths = len(cells.last_state)
+    last = sparse.csr_matrix((np.ones(paths), (np.arange(paths), cells.last_state)), shape=(paths, s))
     counts[:, :, cells.conversion_state] += np.asarray((last.T @ converting.T).T)
     counts[:, :, cells.null_state] += np.asarray((last.T @ dropping.T).T)
     return counts
@@ -223,7 +224,8 @@ def markov_conversion_probabilities(counts: np.ndarray) -> np.ndarray:
 def _markov_credit(probabilities: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Removal effects and credited conversions (replicates × channels) from the probabilities."""
     full = probabilities[:, :1]
-    effects = np.divide(full - probabilities[:, 1:], full, out=np.zeros_like(probabilities[:, 1:]), where=full > 0)
+    without = probabilities[:, 1:]
+    effects = np.divide(full - without, full, out=np.zeros_like(without), where=full > 0)
     effects = np.clip(effects, 0.0, None)  # round-off only: removing a state never adds paths
     sums = effects.sum(axis=1, keepdims=True)
     credit = np.divide(effects, sums, out=np.zeros_like(effects), where=sums > 0) * total[:, None]
@@ -233,7 +235,8 @@ def _markov_credit(probabilities: np.ndarray, total: np.ndarray) -> tuple[np.nda
 def markov(cells: PathCells) -> tuple[np.ndarray, np.ndarray]:
     """Removal effect and credited conversions per channel (in ``cells.channels`` order)."""
     counts = _transition_counts(cells, cells.conversions[None], (cells.journeys - cells.conversions)[None])
-    effects, credit = _markov_credit(markov_conversion_probabilities(counts), np.array([cells.conversions.sum()]))
+    total = np.array([cells.conversions.sum()])
+    effects, credit = _markov_credit(markov_conversion_probabilities(counts), total)
     return effects[0], credit[0]
 
 
@@ -378,7 +381,8 @@ def _model_frame(model: str, channels: tuple[str, ...], conversions: np.ndarray,
 def _check_models(models: tuple[str, ...]) -> None:
     unknown = set(models) - set(MODELS)
     if unknown:
-        raise ValueError(f"unknown attribution model {', '.join(sorted(unknown))}; choose from {', '.join(MODELS)}")
+        raise ValueError(f"unknown attribution model {', '.join(sorted(unknown))}; "
+                         f"choose from {', '.join(MODELS)}")
 
 
 def attribution(engine: Engine, filters: Filters, *, models: tuple[str, ...] = MODELS,
@@ -403,7 +407,8 @@ def attribution(engine: Engine, filters: Filters, *, models: tuple[str, ...] = M
                 ))
     if set(models) & {"markov", "shapley"}:
         cells = path_cells(engine.to_polars(paths_expr(filters)))
-        intervals = bootstrap(cells, replicates=bootstrap_replicates, seed=seed) if bootstrap_replicates > 0 else {}
+        intervals = (bootstrap(cells, replicates=bootstrap_replicates, seed=seed)
+                     if bootstrap_replicates > 0 else {})
         revenue_total = cells.revenue.sum()
         for model in ("markov", "shapley"):
             if model not in models:
@@ -417,8 +422,9 @@ def attribution(engine: Engine, filters: Filters, *, models: tuple[str, ...] = M
             else:
                 conversions, revenue = shapley(cells)
             if model in intervals:
-                extra["conversions_low"], extra["conversions_high"] = _interval(intervals[model]["conversions"])
-                extra["share_low"], extra["share_high"] = _interval(intervals[model]["share"])
+                draws = intervals[model]
+                extra["conversions_low"], extra["conversions_high"] = _interval(draws["conversions"])
+                extra["share_low"], extra["share_high"] = _interval(draws["share"])
             frames.append(_model_frame(model, cells.channels, conversions, revenue, **extra))
     result = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
     return _complete(result, models)
@@ -428,7 +434,8 @@ def _complete(result: pl.DataFrame, models: tuple[str, ...]) -> pl.DataFrame:
     columns = ["model", "channel", "conversions", "revenue", "share", "removal_effect",
                "conversions_low", "conversions_high", "share_low", "share_high"]
     if result.is_empty():
-        return pl.DataFrame(schema={c: pl.String if c in ("model", "channel") else pl.Float64 for c in columns})
+        return pl.DataFrame(schema={c: pl.String if c in ("model", "channel") else pl.Float64
+                                    for c in columns})
     for column in columns[2:]:
         if column not in result.columns and column != "share":
             result = result.with_columns(pl.lit(None, pl.Float64).alias(column))
@@ -442,7 +449,8 @@ def _complete(result: pl.DataFrame, models: tuple[str, ...]) -> pl.DataFrame:
         share=pl.col("conversions") / pl.col("conversions").sum().over("model") * 100
     ).with_columns(pl.col("share").fill_nan(None))
     order = {m: i for i, m in enumerate(MODELS)}
-    return result.with_columns(_order=pl.col("model").replace_strict(order)).sort(["_order", "channel"]).select(columns)
+    ordered = result.with_columns(_order=pl.col("model").replace_strict(order))
+    return ordered.sort(["_order", "channel"]).select(columns)
 
 
 def totals_expr(filters: Filters) -> ir.Table:

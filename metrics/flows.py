@@ -64,7 +64,9 @@ def transitions_expr(filters: Filters, *, collapse: bool = True) -> ir.Table:
     moves = touches.filter(touches.next_channel.notnull())
     if collapse:
         moves = moves.filter(moves.next_channel != moves.channel)
-    between = moves.group_by(from_state=moves.channel, to_state=moves.next_channel).agg(transitions=ibis._.count())
+    between = moves.group_by(from_state=moves.channel, to_state=moves.next_channel).agg(
+        transitions=ibis._.count()
+    )
     ends = touched.group_by(
         from_state=touched.last_channel,
         to_state=ibis.ifelse(touched.converted, ibis.literal(PURCHASE), ibis.literal(DROP_OFF)),
@@ -191,13 +193,15 @@ def research_share(engine: Engine, filters: Filters, *, purchase_channel: str = 
                    ) -> pl.DataFrame:
     """One row: purchases in ``purchase_channel``, how many had a ``touch_channel`` touch within
     ``within_days`` days before, and that share (%)."""
-    frame = engine.to_polars(research_expr(filters, purchase_channel=purchase_channel, touch_channel=touch_channel,
+    frame = engine.to_polars(research_expr(filters, purchase_channel=purchase_channel,
+                                           touch_channel=touch_channel,
                                            within_days=within_days, event_types=event_types))
     return frame.with_columns(share=_share(pl.col("researched"), pl.col("purchases")))
 
 
 def _bucket(hours: ir.FloatingValue) -> tuple[ir.StringValue, ir.IntegerValue]:
-    cases = [(hours < ibis.literal(bound).cast("float64"), label) for label, bound in TIME_BUCKETS if bound is not None]
+    cases = [(hours < ibis.literal(bound).cast("float64"), label)
+             for label, bound in TIME_BUCKETS if bound is not None]
     label = ibis.cases(*cases, else_=TIME_BUCKETS[-1][0])
     order = ibis.cases(*[(hours < ibis.literal(bound).cast("float64"), i) for i, (_, bound) in
                          enumerate(TIME_BUCKETS) if bound is not None], else_=len(TIME_BUCKETS) - 1)
@@ -238,7 +242,8 @@ def time_between_touches(engine: Engine, filters: Filters, *, collapse: bool = F
     return _shares(engine.to_polars(time_between_expr(filters, collapse=collapse)))
 
 
-def time_to_convert(engine: Engine, filters: Filters, *, by: ConvertBy = "conversion_channel") -> pl.DataFrame:
+def time_to_convert(engine: Engine, filters: Filters, *,
+                    by: ConvertBy = "conversion_channel") -> pl.DataFrame:
     """Converting journeys by ``by`` channel and time bucket, with shares and median hours."""
     return _shares(engine.to_polars(time_to_convert_expr(filters, by=by)))
 

@@ -180,7 +180,8 @@ def _edges(rows: pl.DataFrame, *, steps: int, direction: Direction) -> pl.DataFr
         parts += [
             links(cut, **source, target_step=pl.lit(steps + 1), target_channel=no_channel,
                   target_kind=pl.lit("more")),
-            links(cut, source_step=pl.lit(steps + 1), source_channel=no_channel, target_step=pl.lit(outcome_step),
+            links(cut, source_step=pl.lit(steps + 1), source_channel=no_channel,
+                  target_step=pl.lit(outcome_step),
                   target_channel=pl.col("conversion_channel"), target_kind=pl.lit("outcome")),
         ]
     else:
@@ -246,11 +247,13 @@ def journey_flows(engine: Engine, filters: Filters, *, steps: int = DEFAULT_STEP
     source_kind = pl.when(pl.col("source_channel").is_null()).then(pl.lit("more")).otherwise(pl.lit("step"))
     return (
         edges.with_columns(
-            source=_node_label(pl.col("source_step"), pl.col("source_channel"), source_kind, direction=direction),
+            source=_node_label(pl.col("source_step"), pl.col("source_channel"), source_kind,
+                               direction=direction),
             target=_node_label(pl.col("target_step"), pl.col("target_channel"), pl.col("target_kind"),
                                direction=direction),
         )
-        .select("source", "target", "journeys", "source_step", "target_step", "source_channel", "target_channel",
+        .select("source", "target", "journeys", "source_step", "target_step", "source_channel",
+                "target_channel",
                 "target_kind")
         .sort(["source_step", "journeys"], descending=[False, True])
     )
@@ -286,11 +289,13 @@ def top_paths_expr(filters: Filters, *, direction: Direction = "forward", start:
         p90_days_to_convert=j.days_to_convert.quantile(0.9),
         revenue=j.revenue.sum(),
     )
-    grouped = grouped.mutate(conversion_rate=grouped.conversions.cast("float64") / grouped.journeys.cast("float64"))
+    rate = grouped.conversions.cast("float64") / grouped.journeys.cast("float64")
+    grouped = grouped.mutate(conversion_rate=rate)
     return grouped.order_by([ibis.desc(sort_by), "path"]).limit(top)
 
 
-def top_paths(engine: Engine, filters: Filters, *, direction: Direction = "forward", start: str = JOURNEY_START,
+def top_paths(engine: Engine, filters: Filters, *, direction: Direction = "forward",
+              start: str = JOURNEY_START,
               purchase_channel: str = "", collapse: bool = False, sort_by: PathSort = "journeys",
               top: int = 20) -> pl.DataFrame:
     """The ``top`` paths by ``sort_by``; conversion_rate in %, times in days."""
@@ -319,7 +324,8 @@ def path_customers(engine: Engine, filters: Filters, *, path: str, direction: Di
                    limit: int = 100_000) -> pl.DataFrame:
     """The journeys (with their customer) that followed ``path``, latest first, at most ``limit``."""
     return engine.to_polars(path_customers_expr(filters, path=path, direction=direction, start=start,
-                                                purchase_channel=purchase_channel, collapse=collapse, limit=limit))
+                                                purchase_channel=purchase_channel, collapse=collapse,
+                                                limit=limit))
 
 
 def portable_expressions() -> dict[str, ir.Expr]:

@@ -534,15 +534,16 @@ def describe(
     'Cohort = the month of the customer’s first purchase ever'
     """
     what = "purchase" if activity == "purchase" else "activity (any event)"
+    a_what = f"a {what}" if activity == "purchase" else f"an {what}"
     where = f" in {channel}" if channel else ""
     if cohort_type == "first-time":
         cohort = f"Cohort = the {period} of the customer’s first {what}{where} ever"
     else:
-        cohort = f"Cohort = every {period} with a {what}{where}: one customer can start several cohorts"
+        cohort = f"Cohort = every {period} with {a_what}{where}: one customer can start several cohorts"
     back = (
-        f"retained in {period} N = a {what}{where} exactly N {period}s after the cohort’s {period}"
+        f"retained in {period} N = {a_what}{where} exactly N {period}s after the cohort’s {period}"
         if returning == "on"
-        else f"retained in {period} N = a {what}{where} N or more {period}s after the cohort’s {period}"
+        else f"retained in {period} N = {a_what}{where} N or more {period}s after the cohort’s {period}"
     )
     return f"{cohort}; {back}. Rates are % of the cohort’s size in {period} 0."
 

@@ -27,7 +27,8 @@ if result.is_empty():
     st.stop()
 
 chart(
-    charts.attribution_figure(result, value=value, title=f"{VALUE_LABELS[value]} credited to each channel by model"),
+    charts.attribution_figure(result, value=value,
+                              title=f"{VALUE_LABELS[value]} credited to each channel by model"),
     result,
     name="attribution",
     definition="Every model splits the same conversions and revenue among the channels of the converting "
@@ -44,14 +45,16 @@ unit = {"conversions": "credited conversions", "revenue": f"credited revenue ({c
 st.caption(f"Rows are channels; per model the {unit} and the channel's share of all conversions.")
 data_table(am.side_by_side(result, value=value), name=f"attribution {value}",
            column_config={**{m: st.column_config.NumberColumn(m, format="%.1f") for m in am.MODELS},
-                          **{f"{m} %": st.column_config.NumberColumn("%", format="%.1f%%") for m in am.MODELS}})
+                          **{f"{m} %": st.column_config.NumberColumn("%", format="%.1f%%")
+                             for m in am.MODELS}})
 
 model_assumptions()
 
 if options["bootstrap_replicates"]:
     with st.expander("Markov removal effects and the 95% intervals", icon=":material/functions:"):
-        st.caption(f"{options['bootstrap_replicates']} resamples of the journeys (with replacement). The removal "
-                   "effect is the share of conversions lost if journeys reaching the channel dropped off there.")
+        st.caption(f"{options['bootstrap_replicates']} resamples of the journeys (with replacement). The "
+                   "removal effect is the share of conversions lost if journeys reaching the channel dropped "
+                   "off there.")
         data_table(am.intervals(result), name="attribution intervals",
                    column_config={c: st.column_config.NumberColumn(c, format="%.3f")
                                   for c in ("conversions", "conversions_low", "conversions_high", "share",

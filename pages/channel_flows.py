@@ -31,9 +31,10 @@ chart(
     matrix,
     name="channel transitions",
     definition="From “start” to each journey's first channel, from every touch to the next touch of the same "
-    "journey, and from the last touch to purchase or drop-off. Row % is the probability of the next state given "
-    "the row" + (", with repeats in one channel collapsed (no channel leads to itself)." if options["collapse"]
-                 else ", counting a channel followed by itself."),
+    "journey, and from the last touch to purchase or drop-off. Row % is the probability of the next state "
+    "given the row"
+    + (", with repeats in one channel collapsed (no channel leads to itself)." if options["collapse"]
+       else ", counting a channel followed by itself."),
     filters_text=filters.describe(),
     query=flows.transitions_expr(filters, collapse=options["collapse"]),
 )
@@ -49,8 +50,8 @@ else:
         cross,
         name="cross-channel conversion",
         definition="Converting journeys by the channel of their first touch (or most frequent touch) and the "
-        "channel of the purchase; a row sums to 100%. Off the diagonal, customers researched in one channel and "
-        "bought in another.",
+        "channel of the purchase; a row sums to 100%. Off the diagonal, customers researched in one channel "
+        "and bought in another.",
         filters_text=filters.describe(),
         query=flows.cross_channel_expr(filters, basis=basis),
     )
@@ -61,9 +62,9 @@ else:
         shares,
         name="online offline trend",
         definition=f"Online channels: {', '.join(flows.ONLINE_CHANNELS)}; offline: "
-        f"{', '.join(flows.OFFLINE_CHANNELS)}. Online → offline: share of store purchases whose journey channel is "
-        "online. Offline → online: share of online purchases whose journey channel is the store. The row without "
-        "a month in the data is the whole period.",
+        f"{', '.join(flows.OFFLINE_CHANNELS)}. Online → offline: share of store purchases whose journey "
+        "channel is online. Offline → online: share of online purchases whose journey channel is the store. "
+        "The row without a month in the data is the whole period.",
         filters_text=filters.describe(),
         query=flows.cross_channel_expr(filters, basis=basis),
     )
@@ -81,8 +82,8 @@ chart(
                                unit="gaps"),
     gaps,
     name="time between touches",
-    definition="For every touch followed by another touch of the same journey: the time until that next touch, "
-    "grouped by the channel of the first of the two"
+    definition="For every touch followed by another touch of the same journey: the time until that next "
+    "touch, grouped by the channel of the first of the two"
     + (" (only where the channel changes)." if options["collapse"] else "."),
     filters_text=filters.describe(),
     query=flows.time_between_expr(filters, collapse=options["collapse"]),

@@ -18,7 +18,8 @@ st.title("Journey map")
 st.caption(
     f"{filters.describe()} · journeys ending in the period. A journey is a customer's touches since their "
     f"previous purchase and at most {lookback} days before a purchase; touches not followed by a purchase "
-    f"within {lookback} days end in a drop-off. With channels selected, journeys touching them are shown whole."
+    f"within {lookback} days end in a drop-off. With channels selected, journeys touching them are shown "
+    "whole."
 )
 
 view, layout = journey_map_options(filters.channels or compute(catalog).channels)
@@ -51,8 +52,8 @@ chart(
 
 st.subheader("Top paths")
 paths = compute(jm.top_paths, filters, **view, **path_table_options())
-st.caption("Whole journeys (from their first touch) of the journeys in the map above. Time to convert runs from "
-           "the first touch to the purchase; revenue is the purchases' revenue. Click a header to sort.")
+st.caption("Whole journeys (from their first touch) of the journeys in the map above. Time to convert runs "
+           "from the first touch to the purchase; revenue is the purchases' revenue. Click a header to sort.")
 data_table(
     paths,
     name="top paths",
@@ -70,5 +71,6 @@ data_table(
 path = path_picker(paths["path"].to_list())
 if path is not None:
     customers = compute(jm.path_customers, filters, path=path, **view)
-    st.caption(f"{len(customers):,} journeys followed {path.replace('>', ' → ') or '(no touch)'}, latest first.")
+    shown = path.replace(">", " → ") or "(no touch)"
+    st.caption(f"{len(customers):,} journeys followed {shown}, latest first.")
     data_table(customers, name="path customers")

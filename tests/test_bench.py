@@ -26,7 +26,7 @@ def bench_dir(tmp_path_factory) -> Path:
 def result(bench_dir) -> dict:
     output = bench_dir / "bench.json"
     code = main(["bench", "--customers", "300", "--repeat", "1", "--dir", str(bench_dir), "--json", str(output),
-                 "--report", "kpis", "--page", "pages/overview.py"])
+                 "--report", "kpis", "--page", "pages/overview.py", "--peers-together"])
     data = json.loads(output.read_text())
     assert code == 0, data
     return data

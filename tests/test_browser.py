@@ -144,3 +144,26 @@ def test_journey_map_sankey(app_url, browser):
     assert [label for label in labels if label.startswith("purchase")] == [
         next(label for label in labels if label.startswith("purchase (store)"))]
     page.close()
+
+
+def test_customer_value_page(app_url, browser):
+    page = browser.new_page(viewport={"width": 1440, "height": 1800})
+    # In through the sidebar link, as a user comes; the first visit fits both models.
+    page.goto(app_url)
+    link = page.get_by_role("link", name="Customer value")
+    link.wait_for(timeout=60_000)
+    link.click()
+    page.wait_for_selector("h1:has-text('Customer value')", timeout=120_000)
+    page.wait_for_selector(".js-plotly-plot .gtitle:has-text('Predicted CLTV over the next 12 months')",
+                           timeout=180_000)
+    labels = page.locator('[data-testid="stMetricLabel"]').all_inner_texts()
+    assert any("Predicted CLTV" in label for label in labels), labels
+    assert page.locator('[data-testid="stMetricValue"]').nth(3).inner_text().startswith("$")
+    assert page.locator('[data-testid="stException"]').count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "customer_value.png"), full_page=True)
+    page.get_by_role("tab", name="Model check").click()
+    page.wait_for_selector(".js-plotly-plot .gtitle:has-text('Holdout check')", timeout=120_000)
+    assert "clv_tab=Model+check" in page.url  # the open tab is part of the shareable link
+    assert page.locator(".js-plotly-plot .barlayer .point").count() == 16  # actual and predicted, 8 buckets
+    page.close()

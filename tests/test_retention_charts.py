@@ -163,9 +163,18 @@ def test_sentences_say_when_there_is_too_little_to_compare():
 
 
 def test_csat_trend_says_why_it_has_no_line_when_every_cell_is_small():
-    trend = pl.DataFrame({
-        "period": [JAN, JAN], "channel": ["all", "support"], "responses": [5, 5], "positive": [4, 4],
-        "csat_pct": [None, None], "csat_low": [None, None], "csat_high": [None, None], "shown": [False, False],
-    }, schema_overrides={"csat_pct": pl.Float64, "csat_low": pl.Float64, "csat_high": pl.Float64})
+    trend = pl.DataFrame(
+        {
+            "period": [JAN, JAN],
+            "channel": ["all", "support"],
+            "responses": [5, 5],
+            "positive": [4, 4],
+            "csat_pct": [None, None],
+            "csat_low": [None, None],
+            "csat_high": [None, None],
+            "shown": [False, False],
+        },
+        schema_overrides={"csat_pct": pl.Float64, "csat_low": pl.Float64, "csat_high": pl.Float64},
+    )
     fig = sc.csat_trend_figure(trend, period="month", min_sample=30)
     assert any("no CSAT to show" in note.text for note in fig.layout.annotations)

@@ -103,7 +103,8 @@ def sankey_figure(links: pl.DataFrame, *, title: str, height: int = 560) -> go.F
             arrangement="snap",
             valueformat=",d",
             node={
-                "label": [f"{label} · {int(v):,}" for label, v in zip(nodes["label"], nodes["volume"], strict=True)],
+                "label": [f"{label} · {int(v):,}"
+                          for label, v in zip(nodes["label"], nodes["volume"], strict=True)],
                 "x": nodes["x"].to_list(),
                 "y": nodes["y"].to_list(),
                 "color": node_colors,
@@ -140,17 +141,15 @@ def matrix_heatmap(frame: pl.DataFrame, *, rows: str, columns: str, value: str, 
     z, text = [], []
     for row in row_order:
         z.append([lookup.get((row, column), (None, None))[0] for column in column_order])
-        text.append([
-            "" if (cell := lookup.get((row, column))) is None
-            else f"{_share_text(cell[0])}{value_suffix}<br>{int(cell[1]):,}" if value != counts else f"{int(cell[1]):,}"
-            for column in column_order
-        ])
+        text.append([_cell_text(lookup.get((row, column)), suffix=value_suffix, with_value=value != counts)
+                     for column in column_order])
     fig = go.Figure(
         go.Heatmap(
             z=z, x=column_order, y=row_order, text=text, texttemplate="%{text}", colorscale="Blues",
             hoverongaps=False, xgap=2, ygap=2,
             colorbar={"title": {"text": value_suffix.strip() or value}, "thickness": 12},
-            hovertemplate=f"{row_title or rows} %{{y}} → {column_title or columns} %{{x}}<br>%{{text}}<extra></extra>",
+            hovertemplate=f"{row_title or rows} %{{y}} → {column_title or columns} %{{x}}<br>%{{text}}"
+            "<extra></extra>",
         )
     )
     fig = base_layout(fig, title=title, y_title=row_title, height=120 + 42 * max(len(row_order), 1))
@@ -161,8 +160,15 @@ def matrix_heatmap(frame: pl.DataFrame, *, rows: str, columns: str, value: str, 
     return fig
 
 
-def _share_text(value: float) -> str:
-    return "<1" if 0 < value < 0.5 else f"{value:.0f}"
+def _cell_text(cell: tuple[float, int] | None, *, suffix: str, with_value: bool) -> str:
+    """"35%<br>2,284": the rounded value (under 0.5 shown as "<1") over the count."""
+    if cell is None:
+        return ""
+    value, count = cell
+    if not with_value:
+        return f"{int(count):,}"
+    shown = "<1" if 0 < value < 0.5 else f"{value:.0f}"
+    return f"{shown}{suffix}<br>{int(count):,}"
 
 
 def distribution_figure(frame: pl.DataFrame, *, title: str, buckets: list[str], unit: str) -> go.Figure:
@@ -238,15 +244,17 @@ def attribution_figure(result: pl.DataFrame, *, value: str, title: str) -> go.Fi
         ys = [by_channel.get(c, {}).get(value) or 0.0 for c in order]
         error = None
         if value in ("conversions", "share") and rows[f"{value}_low"].is_not_null().any():
-            high = [by_channel[c][f"{value}_high"] - by_channel[c][value] if c in by_channel else 0 for c in order]
-            low = [by_channel[c][value] - by_channel[c][f"{value}_low"] if c in by_channel else 0 for c in order]
+            rows_in_order = [by_channel.get(c) for c in order]
+            high = [r[f"{value}_high"] - r[value] if r else 0 for r in rows_in_order]
+            low = [r[value] - r[f"{value}_low"] if r else 0 for r in rows_in_order]
             error = {"type": "data", "array": high, "arrayminus": low, "thickness": 1.2, "width": 3}
         fig.add_trace(go.Bar(
             x=order, y=ys, name=model, marker_color=MODEL_COLORS.get(model, NEUTRAL), error_y=error,
             hovertemplate=f"{model} · %{{x}}: %{{y:,.1f}}{'%' if value == 'share' else ''}<extra></extra>",
         ))
     fig.update_layout(barmode="group", bargap=0.18, bargroupgap=0.05)
-    y_title = {"conversions": "credited conversions", "revenue": "credited revenue", "share": "% of conversions"}
+    y_title = {"conversions": "credited conversions", "revenue": "credited revenue",
+               "share": "% of conversions"}
     fig = base_layout(fig, title=title, y_title=y_title.get(value, value), height=420)
     fig.update_layout(hovermode="closest")
     if value == "share":
@@ -264,7 +272,8 @@ def transition_heatmap(matrix: pl.DataFrame, *, values: str) -> go.Figure:
         matrix, rows="from_state", columns="to_state",
         value="row_probability" if probability else "transitions", counts="transitions",
         row_order=rows, column_order=columns, value_suffix="%" if probability else "",
-        title="From each row to the next state (column)" + (": row %, count below" if probability else ": transitions"),
+        title="From each row to the next state (column)"
+        + (": row %, count below" if probability else ": transitions"),
         row_title="from", column_title="to",
     )
 

@@ -11,8 +11,8 @@ from metrics import journeys as jm
 
 TOUCH_TYPES = tuple(t for t in EVENT_TYPES if t not in NON_TOUCH_EVENT_TYPES)
 DIRECTIONS = {"forward": "Forward", "backward": "Backward"}
-PATH_SORT_LABELS = {"journeys": "Journeys", "conversions": "Conversions", "conversion_rate": "Conversion rate",
-                    "revenue": "Revenue"}
+PATH_SORT_LABELS = {"journeys": "Journeys", "conversions": "Conversions",
+                    "conversion_rate": "Conversion rate", "revenue": "Revenue"}
 BASIS_LABELS = {"first": "First touch", "most_frequent": "Most frequent touch"}
 CONVERT_BY_LABELS = {"conversion_channel": "Purchase channel", "first_channel": "First-touch channel"}
 VALUE_LABELS = {"conversions": "Conversions", "revenue": "Revenue", "share": "Share"}
@@ -43,8 +43,9 @@ def journey_map_options(channels: tuple[str, ...]) -> tuple[dict[str, object], d
     first = st.columns([1.1, 1.4, 1.5, 1.3])
     with first[0]:
         direction = _segmented("Direction", DIRECTIONS, key="direction", default="forward",
-                               help_text="Forward: the first N steps of each journey from its start (or from "
-                               "the touch chosen in “Start at”). Backward: the last N steps before a purchase.")
+                               help_text="Forward: the first N steps of each journey from its start (or "
+                               "from the touch chosen in “Start at”). Backward: the last N steps before a "
+                               "purchase.")
     with first[1]:
         steps = st.slider("Steps", jm.MIN_STEPS, jm.MAX_STEPS, jm.DEFAULT_STEPS, key="steps",
                           bind="query-params", help="How many steps the map shows.")
@@ -63,7 +64,8 @@ def journey_map_options(channels: tuple[str, ...]) -> tuple[dict[str, object], d
     with second[0]:
         collapse = collapse_option(default=True)
     with second[1]:
-        max_nodes = st.slider("Channels per step", 2, 8, jm.DEFAULT_MAX_NODES, key="nodes", bind="query-params",
+        max_nodes = st.slider("Channels per step", 2, 8, jm.DEFAULT_MAX_NODES, key="nodes",
+                              bind="query-params",
                               help="Less frequent channels of a step are grouped into “other”.")
     view = {"direction": direction, "start": start if direction == "forward" else jm.JOURNEY_START,
             "purchase_channel": purchase_channel, "collapse": collapse}
@@ -93,7 +95,8 @@ def flow_options() -> dict[str, object]:
         collapse = collapse_option(key="flow_collapse", default=True)
     with columns[1]:
         values = _segmented("Cells show", {"probability": "Row %", "count": "Counts"}, key="cells",
-                            default="probability", help_text="Row %: the chance of each next state from a row.")
+                            default="probability",
+                            help_text="Row %: the chance of each next state from a row.")
     return {"collapse": collapse, "values": values}
 
 
@@ -105,12 +108,12 @@ def basis_option() -> str:
 
 def research_options(channels: tuple[str, ...]) -> dict[str, object]:
     columns = st.columns([1, 1, 1, 2.2])
-    purchase = columns[0].selectbox("Purchases in", channels, index=_index(channels, "store"), key="research_in",
-                                    bind="query-params")
+    purchase = columns[0].selectbox("Purchases in", channels, index=_index(channels, "store"),
+                                    key="research_in", bind="query-params")
     touch = columns[1].selectbox("Preceded by a touch in", channels, index=_index(channels, "web"),
                                  key="research_on", bind="query-params")
-    days = columns[2].number_input("Within days", min_value=1, max_value=90, value=7, step=1, key="research_days",
-                                   bind="query-params")
+    days = columns[2].number_input("Within days", min_value=1, max_value=90, value=7, step=1,
+                                   key="research_days", bind="query-params")
     types = columns[3].multiselect("Of type", TOUCH_TYPES, key="research_types", bind="query-params",
                                    placeholder="Any touch", format_func=lambda t: t.replace("_", " "))
     return {"purchase_channel": purchase, "touch_channel": touch, "within_days": int(days),
@@ -123,18 +126,21 @@ def _index(options: tuple[str, ...], wanted: str) -> int:
 
 def convert_by_option() -> str:
     return _segmented("Time to convert by", CONVERT_BY_LABELS, key="convert_by", default="conversion_channel",
-                      help_text="Group converting journeys by the purchase channel or the first-touch channel.")
+                      help_text="Group converting journeys by the purchase channel or the first-touch "
+                      "channel.")
 
 
 def attribution_options() -> dict[str, object]:
     columns = st.columns([2.4, 1.2, 2.4])
     with columns[0]:
         value = _segmented("Credit in", VALUE_LABELS, key="credit", default="conversions",
-                           help_text="Credited conversions, credited revenue, or each channel's share of them.")
+                           help_text="Credited conversions, credited revenue, or each channel's share of "
+                           "them.")
     with columns[1]:
         replicates = st.selectbox("Resamples", REPLICATES, index=REPLICATES.index(am.DEFAULT_BOOTSTRAP),
                                   key="resamples", bind="query-params",
-                                  help="95% intervals for Markov and Shapley from resampling journeys; 0 skips them.")
+                                  help="95% intervals for Markov and Shapley from resampling journeys; "
+                                  "0 skips them.")
     return {"value": value, "bootstrap_replicates": replicates}
 
 

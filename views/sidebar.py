@@ -87,10 +87,14 @@ def _leave_pages_directory_mode() -> None:
     Streamlit treats an app with a ``pages/`` folder as an old-style multipage app, running page
     files on their own, until app.py has called ``st.navigation`` once in the process. A server
     whose first visitor opens a shared link to a page would stay in that mode for everyone.
+
+    Only a fresh session is rerun at once: a rerun would drop a click (a button's trigger) that
+    came with this run. Otherwise the page draws the frame itself this once.
     """
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        if not st.session_state:
+            st.rerun()
 
 
 def page_filters() -> Filters:

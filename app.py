@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from views.sidebar import frame
+from views.sidebar import frame, share_link
 
 st.set_page_config(page_title="Journeylens", page_icon=":material/insights:", layout="wide")
 
@@ -37,3 +37,4 @@ navigation = st.navigation(PAGES)
 # The frame checks settings and store and draws the global filters (bound to the URL).
 if frame() is not None:
     navigation.run()
+    share_link()

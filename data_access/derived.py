@@ -2,7 +2,8 @@
 
 Each derived table is an Ibis expression over the contract tables, so the build runs in the
 engine and compiles for Spark and ClickHouse as well. Pages read these small roll-ups instead of
-scanning every event.
+scanning every event. The one exception is customer_clv_scores: its expression gives the columns
+and the buyers, and a model fit on a small per-customer summary fills in the scores.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from collections.abc import Callable
 
 import ibis
 import ibis.expr.types as ir
+import polars as pl
 
-from data_access.derived_clv import CLV_TABLES
+from data_access.derived_clv import CLV_SCORES, CLV_TABLES
 from data_access.derived_journeys import DEFAULT_LOOKBACK_DAYS, JOURNEY_TABLES
 from data_access.derived_retention import RETENTION_TABLES
 from data_access.schema import NON_TOUCH_EVENT_TYPES, unified
+from data_access.store import Store
 
 
 def _is_touch(events: ir.Table) -> ir.BooleanValue:
@@ -80,6 +83,7 @@ def customer_facts_expr() -> ir.Table:
         last_event_at=e.occurred_at.max(),
         first_purchase_at=e.occurred_at.min(where=is_purchase),
         last_purchase_at=e.occurred_at.max(where=is_purchase),
+        last_cart_at=e.occurred_at.max(where=e.event_type == "add_to_cart"),
         events=ibis._.count(),
         orders=is_purchase.cast("int64").sum(),
         gross_revenue=e.revenue.sum(where=is_purchase).fill_null(0).cast("float64"),
@@ -105,7 +109,7 @@ def customer_facts_expr() -> ir.Table:
                          "purchase_days", "channels_used")
     return facts.select(
         "customer_id", "first_seen_at", "acquisition_channel", "region", "segment",
-        "first_event_at", "last_event_at", "first_purchase_at", "last_purchase_at",
+        "first_event_at", "last_event_at", "first_purchase_at", "last_purchase_at", "last_cart_at",
         *[facts[name].fill_null(0).name(name) for name in zero_when_missing],
         "latest_csat", "latest_nps",
     )
@@ -134,21 +138,41 @@ def missing_derived_tables(backend: ibis.BaseBackend) -> list[str]:
     return [name for name in DERIVED_TABLES if name not in present]
 
 
+def store_readiness(store: Store) -> tuple[bool, tuple[str, ...]]:
+    """Whether the store has events, and the derived tables it lacks: what every page checks first.
+
+    One function so the app can cache both answers per store version instead of asking on each run.
+    """
+    return store.has_data(), tuple(missing_derived_tables(store.backend))
+
+
 def derived(name: str) -> ir.Table:
     """The unbound derived table ``name`` (with the schema its expression produces)."""
     return ibis.table(_derived_schema(name), name=name)
 
 
 def build_derived_tables(backend: ibis.BaseBackend, *, progress: Callable[[str], None] = print,
-                         lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> dict[str, int]:
-    """(Re)create every derived table on a writable backend; return their row counts."""
+                         lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+                         score_clv: Callable[[ibis.BaseBackend], pl.DataFrame] | None = None) -> dict[str, int]:
+    """(Re)create every derived table on a writable backend; return their row counts.
+
+    ``score_clv`` fits the CLV models on the tables built before it and returns the rows of
+    customer_clv_scores (``metrics.clv.store_scores``); without it the scores stay null.
+    """
     settings = {"lookback_days": lookback_days}
     counts: dict[str, int] = {}
     for name, make in DERIVED_TABLES.items():
         started = time.perf_counter()
         # A builder names the settings it depends on as keyword arguments; it gets only those.
         wanted = {key: value for key, value in settings.items() if key in inspect.signature(make).parameters}
-        backend.create_table(name, make(**wanted), overwrite=True)
+        if name == CLV_SCORES and score_clv is not None:
+            schema = _derived_schema(name)
+            table = score_clv(backend).select(schema.names).cast(schema.to_polars())
+            if table["predicted_clv"].null_count() == len(table) > 0:
+                progress(f"{name}: the CLV models cannot be fitted on this data; every score is empty")
+        else:
+            table = make(**wanted)
+        backend.create_table(name, table, overwrite=True)
         counts[name] = int(backend.execute(backend.table(name).count()))
         progress(f"built {name}: {counts[name]:,} rows in {time.perf_counter() - started:.1f} s")
     return counts

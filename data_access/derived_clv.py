@@ -1,15 +1,25 @@
-"""The purchase-day roll-up that customer lifetime value reads, built with the other derived tables.
+"""The purchase-day roll-up that customer lifetime value reads, and the stored per-customer scores.
 
 Purchases and refunds are a small share of the events (a few in a hundred in the demo), yet the
 CLV summary, its holdout check and the historical CLTV curves all start from them: one row per
 customer, day and channel with just those facts keeps a million-customer summary to seconds.
+
+``customer_clv_scores`` holds each buyer's P(alive), predicted CLTV and tier so that segment
+conditions can use them inside the engine. Fitting the models is the metric layer's job, above
+this one: the build gets the scores from a scorer its caller passes in. Without one (or when the
+models cannot be fitted) the table still exists, one row per buyer with null scores.
 """
 
 from __future__ import annotations
 
+import functools
+
+import ibis
 import ibis.expr.types as ir
 
 from data_access.schema import unified
+
+CLV_SCORES = "customer_clv_scores"
 
 
 def customer_purchase_days_expr() -> ir.Table:
@@ -27,4 +37,26 @@ def customer_purchase_days_expr() -> ir.Table:
     )
 
 
-CLV_TABLES = {"customer_purchase_days": customer_purchase_days_expr}
+@functools.cache
+def _purchase_days_schema() -> ibis.Schema:
+    return customer_purchase_days_expr().schema()
+
+
+def customer_clv_scores_expr() -> ir.Table:
+    """One row per buyer: P(alive), predicted CLTV and tier from the CLV models (null until fitted).
+
+    This expression gives the columns and the buyers with null scores, the rows before any fit; it
+    reads the purchase-day roll-up, which the build creates first.
+    """
+    days = ibis.table(_purchase_days_schema(), name="customer_purchase_days")
+    buyers = days.filter(days.orders > 0).select("customer_id").distinct()
+    return buyers.select(
+        "customer_id",
+        p_alive=ibis.null("float64"),
+        predicted_clv=ibis.null("float64"),
+        clv_tier=ibis.null("string"),
+    )
+
+
+# Built in this order: the scores read the purchase-day roll-up.
+CLV_TABLES = {"customer_purchase_days": customer_purchase_days_expr, CLV_SCORES: customer_clv_scores_expr}

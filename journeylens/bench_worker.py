@@ -75,6 +75,7 @@ def _progress(message: str) -> None:
 def _build(store, settings) -> dict:
     """Build the derived tables with the timings the build reports per table."""
     from data_access.derived import build_derived_tables
+    from metrics.clv import store_scores
 
     tables: dict[str, dict] = {}
 
@@ -84,7 +85,8 @@ def _build(store, settings) -> dict:
             tables[match[1]] = {"rows": int(match[2].replace(",", "")), "s": float(match[3])}
 
     _, build_s, build_cpu_s = timed(lambda: build_derived_tables(store.backend, progress=progress,
-                                                                 lookback_days=settings.lookback_days))
+                                                                 lookback_days=settings.lookback_days,
+                                                                 score_clv=store_scores))
     return {"build_s": build_s, "build_cpu_s": build_cpu_s, "build_tables": tables}
 
 

@@ -10,7 +10,6 @@ import argparse
 import io
 import json
 import os
-import subprocess
 import sys
 import time
 from datetime import date
@@ -79,8 +78,10 @@ def _open_for_reading(db: Path) -> Store:
 
 def _build(store: Store) -> None:
     from data_access.derived import build_derived_tables
+    from metrics.clv import store_scores
 
-    build_derived_tables(store.backend, progress=_say, lookback_days=load_settings().lookback_days)
+    build_derived_tables(store.backend, progress=_say, lookback_days=load_settings().lookback_days,
+                         score_clv=store_scores)
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -177,7 +178,7 @@ def cmd_load_transactions(args: argparse.Namespace, settings: Settings) -> int:
     return _run_load(args, settings, load)
 
 
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> NoReturn:
     if not Path(args.db).exists():
         _say(f"no store at {args.db} yet: the app will say how to create one")
     env = {**os.environ, "JOURNEYLENS_STORE_PATH": str(Path(args.db).resolve())}
@@ -187,10 +188,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         "--server.port", str(args.port), "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
     ]
-    try:
-        return subprocess.call(command, env=env, cwd=APP_FILE.parent)
-    except KeyboardInterrupt:
-        return 0
+    # Become the server (no child process): a stop signal reaches Streamlit itself, so no
+    # orphaned server keeps the port and the store open after its parent was terminated.
+    sys.stdout.flush()
+    os.chdir(APP_FILE.parent)
+    os.execve(sys.executable, command, env)
 
 
 def _filters(args: argparse.Namespace, store: Store) -> Filters:

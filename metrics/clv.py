@@ -16,6 +16,9 @@ Definitions (shown in the UI next to each chart):
   purchase day, discounted monthly over the horizon (:mod:`metrics.clv_models`); a month is
   ``WEEKS_PER_MONTH`` weeks. It values gross purchases: refunds are not modelled.
 - *Tiers*: customers ranked by predicted CLTV: top 10%, next 40%, the rest.
+- *Stored scores* (``customer_clv_scores``, written by the build for segment conditions): P(alive),
+  predicted CLTV and tier of every buyer over all customers and channels, as of the last day with
+  data, with the default horizon and discount; null when the models cannot be fitted.
 - *Historical CLTV curves*: cumulative net revenue per acquired customer (first touch,
   ``first_seen_at``) by months since acquisition. The value at month N averages the customers
   acquired at least N whole months before the as-of date, so every point is fully observed.
@@ -41,10 +44,14 @@ from data_access.schema import unified
 from metrics import uplift
 from metrics.catalog import bounds_expr
 from metrics.clv_models import (
+    DEFAULT_HORIZON_MONTHS,
+    DEFAULT_MONTHLY_DISCOUNT,
+    TIERS,
     WEEKS_PER_MONTH,
     BgNbdFit,
     GammaGammaFit,
     InsufficientData,
+    assign_tiers,
     conditional_expected_purchases,
     fit_bgnbd,
     fit_gamma_gamma,
@@ -56,11 +63,7 @@ from metrics.retention import check_option
 from metrics.stats import Z95
 
 TIME_UNIT = "week"
-DEFAULT_HORIZON_MONTHS = 12
-DEFAULT_MONTHLY_DISCOUNT = 0.01
 DEFAULT_HOLDOUT_WEEKS = 26
-TIERS = (("top 10%", 0.10), ("next 40%", 0.50), ("rest", 1.0))
-"""(tier, cumulative share of customers ranked by predicted CLTV) from the most valuable down."""
 # A month of WEEKS_PER_MONTH weeks is 30.415 days = 6083 / 200: month numbers stay integer arithmetic,
 # identical on every engine.
 _MONTH_DAYS_NUM, _MONTH_DAYS_DEN = Fraction(str(round(WEEKS_PER_MONTH * 7, 6))).as_integer_ratio()
@@ -85,8 +88,9 @@ SCORE_COLUMNS = (
 )
 
 
-def resolve_as_of(engine: Engine, filters: Filters, as_of: date | None = None) -> date:
-    """The as-of date: the one given, else the end of the date range, else the last day with data."""
+def resolve_as_of(engine: Engine, filters: Filters, as_of: date | None = None) -> date | None:
+    """The as-of date: the one given, else the end of the date range, else the last day with data
+    (None in an empty store)."""
     if as_of is not None:
         return as_of
     if filters.end is not None:
@@ -307,15 +311,6 @@ def fit_models(engine: Engine, filters: Filters, *, as_of: date | None = None) -
 # Scores and what the page shows of them
 
 
-def _with_tiers(scored: pl.DataFrame) -> pl.DataFrame:
-    # Ties in predicted CLTV are ranked by customer_id (the frame's order), so tiers are reproducible.
-    share = pl.col("predicted_clv").rank("ordinal", descending=True) / pl.len()
-    tier = pl.when(share <= TIERS[0][1]).then(pl.lit(TIERS[0][0]))
-    for name, upper in TIERS[1:-1]:
-        tier = tier.when(share <= upper).then(pl.lit(name))
-    return scored.with_columns(tier=tier.otherwise(pl.lit(TIERS[-1][0])))
-
-
 def customer_scores(
     engine: Engine,
     filters: Filters,
@@ -342,7 +337,27 @@ def customer_scores(
     ).sort("customer_id")
     scored = score_customers(frame, bgnbd=models.bgnbd, gamma_gamma=models.gamma_gamma,
                              horizon_months=horizon_months, monthly_discount=monthly_discount)
-    return _with_tiers(scored).select(SCORE_COLUMNS)
+    return assign_tiers(scored).select(SCORE_COLUMNS)
+
+
+def store_scores(engine: Engine) -> pl.DataFrame:
+    """customer_clv_scores as the build writes it: customer_id, p_alive, predicted_clv, clv_tier.
+
+    One row per buyer; the scores are null when the models cannot be fitted (too few repeat buyers),
+    so a segment condition on them matches nobody instead of failing.
+    """
+    filters = Filters()
+    as_of = resolve_as_of(engine, filters)
+    if as_of is None:  # no purchase in the store yet
+        return pl.DataFrame(schema={"customer_id": pl.String, "p_alive": pl.Float64, "predicted_clv": pl.Float64,
+                                    "clv_tier": pl.String})
+    frame = summary(engine, filters, as_of=as_of)
+    models = fit_summary(frame, as_of=as_of)
+    if not models.ok:
+        return frame.select("customer_id", p_alive=pl.lit(None, pl.Float64), predicted_clv=pl.lit(None, pl.Float64),
+                            clv_tier=pl.lit(None, pl.String))
+    scored = assign_tiers(score_customers(frame, bgnbd=models.bgnbd, gamma_gamma=models.gamma_gamma))
+    return scored.select("customer_id", "p_alive", "predicted_clv", clv_tier="tier")
 
 
 def headline(scores: pl.DataFrame, *, horizon_months: int) -> pl.DataFrame:

@@ -35,6 +35,12 @@ MIN_REPEAT_BUYERS = 20
 
 SUMMARY_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value")
 
+DEFAULT_HORIZON_MONTHS = 12
+DEFAULT_MONTHLY_DISCOUNT = 0.01
+
+TIERS = (("top 10%", 0.10), ("next 40%", 0.50), ("rest", 1.0))
+"""(tier, cumulative share of customers ranked by predicted CLTV) from the most valuable down."""
+
 # Log-parameter box: wide enough for any sensible time unit, narrow enough that gammaln/betaln
 # and exp never overflow while the optimiser explores.
 _LOG_BOUND = 18.0
@@ -542,8 +548,8 @@ def predicted_clv(
     T,
     monetary_value,
     *,
-    horizon_months: int = 12,
-    monthly_discount: float = 0.01,
+    horizon_months: int = DEFAULT_HORIZON_MONTHS,
+    monthly_discount: float = DEFAULT_MONTHLY_DISCOUNT,
 ) -> np.ndarray:
     """Σ_{m=1..H} E[M] × (E[Y(m w)] − E[Y((m−1) w)]) / (1 + d)^m with w = WEEKS_PER_MONTH.
 
@@ -590,8 +596,8 @@ def score_customers(
     *,
     bgnbd: BgNbdFit,
     gamma_gamma: GammaGammaFit,
-    horizon_months: int = 12,
-    monthly_discount: float = 0.01,
+    horizon_months: int = DEFAULT_HORIZON_MONTHS,
+    monthly_discount: float = DEFAULT_MONTHLY_DISCOUNT,
 ) -> pl.DataFrame:
     """Add p_alive, expected_purchases (over the horizon), expected_avg_spend and predicted_clv.
 
@@ -620,3 +626,15 @@ def score_customers(
         monthly_discount=monthly_discount,
     )
     return summary.with_columns(pl.Series(name, values, dtype=pl.Float64) for name, values in parts.items())
+
+
+def assign_tiers(scored: pl.DataFrame) -> pl.DataFrame:
+    """Add ``tier`` (:data:`TIERS`) from the rank of predicted_clv among the frame's customers.
+
+    Ties are ranked by the frame's order, so a frame sorted by customer_id gives reproducible tiers.
+    """
+    share = pl.col("predicted_clv").rank("ordinal", descending=True) / pl.len()
+    tier = pl.when(share <= TIERS[0][1]).then(pl.lit(TIERS[0][0]))
+    for name, upper in TIERS[1:-1]:
+        tier = tier.when(share <= upper).then(pl.lit(name))
+    return scored.with_columns(tier=tier.otherwise(pl.lit(TIERS[-1][0])))

@@ -6,10 +6,10 @@ import ibis.expr.types as ir
 
 from metrics import attribution, catalog, data_health, flows, journeys, kpis
 from metrics import clv, retention, satisfaction, uplift
-from metrics import customer360, segments
+from metrics import customer360, segment_comparison, segments
 
 MODULES = (catalog, kpis, data_health, journeys, flows, attribution, retention, satisfaction, clv, uplift,
-           segments, customer360)
+           segments, segment_comparison, customer360)
 
 
 def portable_expressions() -> dict[str, ir.Expr]:

@@ -17,11 +17,22 @@ at risk F ≥ 2 and R > 90; hibernating F ≥ 1 and R > 180; others: everyone el
 customers who never bought). Fixed thresholds rather than quintiles keep a customer's label
 stable when other customers change and are checkable by hand; monetary value is shown next to
 the segment but not used to label it.
+
+RFM score = R + F + M, each 1–5 by the fixed thresholds :data:`R_DAYS`, :data:`F_ORDERS` and
+:data:`M_REVENUE` (a customer who never bought scores 1 + 1 + 1 = 3), for the same reasons.
+
+The other conditions (:func:`definitions` states them for the page): an abandoned cart is an
+add_to_cart with no purchase after it; "bought in store after browsing online" is a store
+purchase whose conversion journey (DESIGN.md §3) has a web or app touch; CLTV tier and P(alive)
+come from the scores the build stores (``customer_clv_scores``), and customers without a score
+match no condition on them, "not in" included.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -30,6 +41,8 @@ import ibis.expr.types as ir
 import polars as pl
 
 from data_access.derived import derived
+from data_access.derived_clv import CLV_SCORES
+from metrics.clv_models import DEFAULT_HORIZON_MONTHS, DEFAULT_MONTHLY_DISCOUNT, TIERS
 from metrics.engine import Engine
 
 RFM_SEGMENTS = ("champions", "loyal", "new", "at risk", "hibernating", "others")
@@ -37,15 +50,24 @@ RFM_RULE = ("champions: last purchase ≤ 30 days ago and 4+ orders · loyal: �
             "new: first purchase ≤ 30 days ago · at risk: 2+ orders, last > 90 days ago · "
             "hibernating: 1+ order, last > 180 days ago · others: everyone else (incl. never bought). "
             "Days count back from the store's last day.")
+# Score 5, 4, 3, 2 from the first threshold a customer meets; 1 below the last (or never bought).
+R_DAYS = (30, 90, 180, 365)  # at most this many days since the last purchase
+F_ORDERS = (10, 5, 3, 2)  # at least this many orders
+M_REVENUE = (1000, 500, 250, 100)  # at least this much net revenue
 CSAT_BANDS = {"1-2": (1, 2), "3": (3, 3), "4-5": (4, 5)}
+# (band, upper bound, exclusive); the last band has none.
+P_ALIVE_BANDS = (("below 30%", 0.3), ("30-70%", 0.7), ("70% or more", None))
+ONLINE_CHANNELS = ("web", "app")
 
 
 @dataclass(frozen=True)
 class Field:
     label: str
-    kind: str  # category | number | date | choice | flag | channels
+    kind: str  # category | number | date | choice | flag | channels | within (days back from the last day)
     operators: tuple[str, ...]
     choices: tuple[str, ...] = ()
+    column: str | None = None  # the facts column, when it is not the field's name
+    scored: bool = False  # a model score: customers without one match no condition on it
 
 
 _NUMBER_OPS = (">=", "<=", "=", "between")
@@ -64,12 +86,43 @@ FIELDS: dict[str, Field] = {
     "contacted_support": Field("Contacted support", "flag", ("is",)),
     "channel": Field("Channel used", "channels", ("any of", "all of")),
     "rfm_segment": Field("RFM segment", "choice", ("in", "not in"), RFM_SEGMENTS),
+    "rfm_score": Field("RFM score (3-15)", "number", _NUMBER_OPS),
+    "abandoned_cart": Field("Abandoned a cart", "within", ("in the last",), column="days_since_abandoned_cart"),
+    "store_after_online": Field("Bought in store after browsing online", "flag", ("is",)),
+    "clv_tier": Field("CLTV tier", "choice", ("in", "not in"), tuple(name for name, _ in TIERS), scored=True),
+    "p_alive_band": Field("P(alive)", "choice", ("in", "not in"), tuple(name for name, _ in P_ALIVE_BANDS),
+                          scored=True),
 }
 # Facts a member export may include (besides customer_id).
 EXPORT_COLUMNS = ("acquisition_channel", "region", "segment", "first_event_at", "last_event_at",
                   "last_purchase_at", "orders", "net_revenue", "channels_used", "support_contacts",
-                  "latest_csat", "days_since_last_purchase", "rfm_segment")
+                  "latest_csat", "days_since_last_purchase", "rfm_segment", "r_score", "f_score", "m_score",
+                  "rfm_score", "days_since_abandoned_cart", "predicted_clv", "clv_tier", "p_alive")
 EMPTY_RULE = {"op": "and", "rules": []}
+
+
+def _steps(bounds: tuple[int, ...], sign: str, money: Callable[[float], str] = str) -> str:
+    return ", ".join(f"{5 - i} for {sign} {money(bound)}" for i, bound in enumerate(bounds))
+
+
+def definitions(money: Callable[[float], str]) -> str:
+    """How each computed condition is defined, as Markdown for the page; ``money`` formats an amount."""
+    bands = ", ".join(name for name, _ in P_ALIVE_BANDS)
+    return "\n".join((
+        f"- **RFM segment**: {RFM_RULE}",
+        f"- **RFM score** = R + F + M, from 3 to 15. R, days since the last purchase: {_steps(R_DAYS, '≤')}; "
+        f"F, orders: {_steps(F_ORDERS, '≥')}; M, net revenue: {_steps(M_REVENUE, '≥', money)}; each 1 otherwise "
+        "(so a customer who never bought scores 3).",
+        "- **Abandoned a cart in the last N days**: an add-to-cart, on one of the last N days with data, with no "
+        "purchase (in any channel) after it.",
+        "- **Bought in store after browsing online**: a store purchase whose conversion journey (the touches since "
+        f"the previous purchase, within the journey lookback window) includes a {' or '.join(ONLINE_CHANNELS)} touch.",
+        f"- **CLTV tier** and **P(alive)**: scored by `journeylens build` with BG/NBD × Gamma-Gamma on every buyer's "
+        f"purchase days up to the last day with data; predicted CLTV over the next {DEFAULT_HORIZON_MONTHS} months, "
+        f"discounted {DEFAULT_MONTHLY_DISCOUNT:.0%} a month. Tiers rank buyers by it: "
+        f"{', '.join(name for name, _ in TIERS)}. P(alive) bands: {bands}. Customers without a score (never bought, "
+        "or too few repeat buyers to fit the models) match neither “in” nor “not in”.",
+    ))
 
 
 def _check(condition: bool, message: str) -> None:
@@ -98,6 +151,11 @@ def _validate(node: object, path: str = "rule") -> dict:
         value = sorted(set(value))
     elif spec.kind == "flag":
         _check(isinstance(value, bool), f"{path}: {name} is needs true or false")
+    elif spec.kind == "within":
+        whole = (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+                 and value == int(value) and value >= 1)
+        _check(whole, f"{path}: {name} {operator} needs a whole number of days, at least 1; got {value!r}")
+        value = int(value)
     else:
         parse = float if spec.kind == "number" else date.fromisoformat
         count = 2 if operator == "between" else 1
@@ -125,24 +183,50 @@ def parse(rule: str) -> dict:
     return json.loads(canonical(rule))
 
 
+EVERYONE = canonical(EMPTY_RULE)
+
+
+def _score(value: ir.NumericValue, bounds: tuple[int, ...], *, at_most: bool) -> ir.IntegerValue:
+    steps = [((value <= bound) if at_most else (value >= bound), 5 - i) for i, bound in enumerate(bounds)]
+    return ibis.cases(*steps, else_=1).cast("int64")
+
+
+def _p_alive_band(p_alive: ir.FloatingValue) -> ir.StringValue:
+    # Float literals: Spark SQL would read 0.3 as a decimal.
+    steps = [(p_alive < ibis.literal(upper, "float64"), band) for band, upper in P_ALIVE_BANDS if upper is not None]
+    return ibis.cases(*steps, (p_alive.notnull(), P_ALIVE_BANDS[-1][0]), else_=ibis.null("string"))
+
+
 def facts_expr() -> ir.Table:
-    """customer_facts with the computed fields rules may use (recency, CSAT band, RFM segment)."""
-    f = derived("customer_facts")
+    """customer_facts with the stored CLV scores and the computed fields rules may use (recency, RFM,
+    abandoned cart, P(alive) band)."""
+    facts, scores = derived("customer_facts"), derived(CLV_SCORES)
+    f = facts.left_join(scores, "customer_id").select(*facts.columns, *scores.drop("customer_id").columns)
     # The store's last day with any event; a window keeps it one expression on every engine.
     last_day = f.last_event_at.max().over(ibis.window()).date()
+    abandoned = f.last_cart_at.notnull() & (f.last_purchase_at.isnull() | (f.last_purchase_at < f.last_cart_at))
     f = f.mutate(
         days_since_last_purchase=last_day.delta(f.last_purchase_at.date(), unit="day"),
         days_since_first_purchase=last_day.delta(f.first_purchase_at.date(), unit="day"),
+        days_since_abandoned_cart=ibis.ifelse(abandoned, last_day.delta(f.last_cart_at.date(), unit="day"),
+                                              ibis.null("int64")),
+        p_alive_band=_p_alive_band(f.p_alive),
     )
     r, orders = f.days_since_last_purchase, f.orders
-    return f.mutate(rfm_segment=ibis.cases(
-        ((r <= 30) & (orders >= 4), "champions"),
-        ((r <= 90) & (orders >= 3), "loyal"),
-        (f.days_since_first_purchase <= 30, "new"),
-        ((orders >= 2) & (r > 90), "at risk"),
-        ((orders >= 1) & (r > 180), "hibernating"),
-        else_="others",
-    ))
+    f = f.mutate(
+        rfm_segment=ibis.cases(
+            ((r <= 30) & (orders >= 4), "champions"),
+            ((r <= 90) & (orders >= 3), "loyal"),
+            (f.days_since_first_purchase <= 30, "new"),
+            ((orders >= 2) & (r > 90), "at risk"),
+            ((orders >= 1) & (r > 180), "hibernating"),
+            else_="others",
+        ),
+        r_score=_score(r, R_DAYS, at_most=True),
+        f_score=_score(orders, F_ORDERS, at_most=False),
+        m_score=_score(f.net_revenue, M_REVENUE, at_most=False),
+    )
+    return f.mutate(rfm_score=f.r_score + f.f_score + f.m_score)
 
 
 def _number(column: ir.NumericValue, operator: str, value) -> ir.BooleanValue:
@@ -170,23 +254,42 @@ def _channels(facts: ir.Table, operator: str, channels: list[str]) -> ir.Boolean
     return facts.customer_id.isin(used.customer_id)
 
 
+def _store_after_online_expr() -> ir.Table:
+    """Customers with a store purchase whose conversion journey has a web or app touch."""
+    journeys, touches = derived("journeys"), derived("journey_touches")
+    in_store = journeys.filter(journeys.converted & (journeys.conversion_channel == "store"))
+    online = touches.filter(touches.converted & touches.channel.isin(ONLINE_CHANNELS))
+    return in_store.semi_join(online, "journey_id").select("customer_id")
+
+
+def _flag(facts: ir.Table, name: str) -> ir.BooleanValue:
+    if name == "contacted_support":
+        return facts.support_contacts > 0
+    return facts.customer_id.isin(_store_after_online_expr().customer_id)
+
+
 def _condition(facts: ir.Table, node: dict) -> ir.BooleanValue:
     name, operator, value = node["field"], node["operator"], node["value"]
-    kind = FIELDS[name].kind
-    if kind == "channels":
+    spec = FIELDS[name]
+    if spec.kind == "channels":
         return _channels(facts, operator, value)
-    if kind == "flag":
-        return (facts.support_contacts > 0) == ibis.literal(value)
+    if spec.kind == "flag":
+        return _flag(facts, name) == ibis.literal(value)
     if name == "latest_csat_band":
         matched = ibis.or_(*[facts.latest_csat.between(*CSAT_BANDS[band]) for band in value])
-    elif kind in ("category", "choice"):
-        matched = facts[name].isin(value)
-    elif kind == "number":
-        return _number(facts[name], operator, value).fill_null(False)
     else:
-        return _date(facts[name], operator, value).fill_null(False)
+        column = facts[spec.column or name]
+        if spec.kind == "within":
+            # Day 0 is the store's last day, so "the last N days" are days 0 to N - 1.
+            return (column < ibis.literal(value)).fill_null(False)
+        if spec.kind == "number":
+            return _number(column, operator, value).fill_null(False)
+        if spec.kind == "date":
+            return _date(column, operator, value).fill_null(False)
+        matched = column.isin(value)
     matched = matched.fill_null(False)
-    return ~matched if operator == "not in" else matched
+    matched = ~matched if operator == "not in" else matched
+    return matched & facts[name].notnull() if spec.scored else matched
 
 
 def _predicate(facts: ir.Table, node: dict) -> ir.BooleanValue:
@@ -209,35 +312,50 @@ def member_ids_expr(rule: str) -> ir.Table:
     return members_expr(rule).select("customer_id")
 
 
-def _summary(table: ir.Table) -> ir.Table:
+def group_totals_expr(rule: str, group: str) -> ir.Table:
+    """One row for the members of ``rule``, labelled ``group``: size, revenue, buyers, omnichannel
+    customers, and the customers with a predicted CLTV and its sum."""
+    table = members_expr(rule)
     return table.agg(
+        group=ibis.literal(group),
         customers=table.count(),
         net_revenue=table.net_revenue.sum().fill_null(0).cast("float64"),
         buyers=(table.orders > 0).cast("int64").sum(),
         omnichannel=(table.channels_used >= 2).cast("int64").sum(),
+        scored=table.predicted_clv.notnull().cast("int64").sum(),
+        predicted_clv=table.predicted_clv.sum().cast("float64"),
     )
 
 
-def summary_expr(rule: str) -> ir.Table:
-    """One row each for the segment and for all customers: size, revenue, buyers, omnichannel."""
-    return (_summary(members_expr(rule)).mutate(group=ibis.literal("segment"))
-            .union(_summary(facts_expr()).mutate(group=ibis.literal("all customers"))))
+def per_customer(totals: pl.DataFrame) -> pl.DataFrame:
+    """Group totals (:func:`group_totals_expr` rows) as the cards show them: customers, net revenue,
+    its average, buyer and omnichannel share, and the average predicted CLTV of the scored members."""
+    def per(column: str, base: str = "customers") -> pl.Expr:
+        return pl.when(pl.col(base) > 0).then(pl.col(column) / pl.col(base))
 
-
-def summary(engine: Engine, *, rule: str) -> pl.DataFrame:
-    """Segment vs all customers: customers, share of all, net revenue, average, buyer and omnichannel share."""
-    frame = engine.to_polars(summary_expr(rule))
-    total = frame.filter(pl.col("group") == "all customers")["customers"].sum()
-    order = pl.col("group").replace_strict({"segment": 0, "all customers": 1})
-    per = lambda column: pl.when(pl.col("customers") > 0).then(pl.col(column) / pl.col("customers"))  # noqa: E731
-    return frame.sort(order).select(
+    return totals.select(
         "group", "customers",
-        share_of_customers=pl.col("customers") / total if total else pl.lit(None, pl.Float64),
         net_revenue="net_revenue",
         avg_net_revenue=per("net_revenue"),
         buyer_share=per("buyers"),
         omnichannel_share=per("omnichannel"),
+        avg_predicted_clv=per("predicted_clv", "scored"),
     )
+
+
+def summary_expr(rule: str) -> ir.Table:
+    """One row each for the segment and for all customers."""
+    return group_totals_expr(rule, "segment").union(group_totals_expr(EVERYONE, "all customers"))
+
+
+def summary(engine: Engine, *, rule: str) -> pl.DataFrame:
+    """Segment vs all customers: customers, share of all, net revenue, average, buyer and omnichannel
+    share, average predicted CLTV (:func:`per_customer`)."""
+    frame = per_customer(engine.to_polars(summary_expr(rule)))
+    total = frame.filter(pl.col("group") == "all customers")["customers"].sum()
+    order = pl.col("group").replace_strict({"segment": 0, "all customers": 1})
+    return frame.sort(order).with_columns(
+        share_of_customers=pl.col("customers") / total if total else pl.lit(None, pl.Float64))
 
 
 def channel_mix_expr(rule: str) -> ir.Table:
@@ -276,7 +394,7 @@ def rfm_counts_expr() -> ir.Table:
 def _example_rule() -> str:
     """A rule touching every field, so the portability test compiles every branch."""
     values = {"category": ["x"], "choice": None, "number": [1, 2], "date": ["2026-01-01", "2026-02-01"],
-              "flag": True, "channels": ["web", "store"]}
+              "flag": True, "channels": ["web", "store"], "within": 7}
     rules = []
     for name, spec in FIELDS.items():
         value = list(spec.choices[:1]) if spec.kind == "choice" else values[spec.kind]

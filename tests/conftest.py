@@ -25,9 +25,10 @@ def demo_store(tmp_path_factory):
     from data_access.demo import generate_demo
     from data_access.derived import build_derived_tables
     from data_access.store import writable_store
+    from metrics.clv import store_scores
 
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
     with writable_store(path, fresh=True) as store:
         generate_demo(store, customers=2_000, seed=7, progress=lambda _: None)
-        build_derived_tables(store.backend, progress=lambda _: None)
+        build_derived_tables(store.backend, progress=lambda _: None, score_clv=store_scores)
     return path

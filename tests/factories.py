@@ -10,6 +10,7 @@ import polars as pl
 from data_access.derived import build_derived_tables
 from data_access.schema import CUSTOMERS, EVENTS, IDENTITIES
 from data_access.store import Store, writable_store
+from metrics.clv import store_scores
 
 
 def customer(customer_id: str, first_seen_at: str, acquisition_channel: str, region: str,
@@ -50,7 +51,7 @@ def _frame(rows: list[dict], schema) -> pl.DataFrame:
 
 def build_store(path: Path, *, customers: list[dict], events: list[dict],
                 identities: list[dict] | None = None) -> Store:
-    """Write the rows into a fresh store, build the derived tables, and open it read-only."""
+    """Write the rows into a fresh store, build the derived tables (CLV scores too), and open it read-only."""
     with writable_store(path, fresh=True) as store:
         for name, rows, schema in (
             ("customers", customers, CUSTOMERS),
@@ -58,7 +59,7 @@ def build_store(path: Path, *, customers: list[dict], events: list[dict],
             ("identities", identities or [], IDENTITIES),
         ):
             store.backend.insert(name, _frame(rows, schema))
-        build_derived_tables(store.backend, progress=lambda _: None)
+        build_derived_tables(store.backend, progress=lambda _: None, score_clv=store_scores)
     return Store(path)
 
 

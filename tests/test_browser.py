@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+import polars as pl
 import pytest
+from playwright.sync_api import expect
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -167,3 +170,88 @@ def test_customer_value_page(app_url, browser):
     assert "clv_tab=Model+check" in page.url  # the open tab is part of the shareable link
     assert page.locator(".js-plotly-plot .barlayer .point").count() == 16  # actual and predicted, 8 buckets
     page.close()
+
+
+def test_chart_downloads_are_real_files(app_url, browser, tmp_path):
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1440, "height": 1400})
+    page = context.new_page()
+    page.goto(app_url)
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=120_000)
+    files = {}
+    for label in ("CSV", "PNG"):
+        # Our download row, not plotly's own "download as png" in the chart's mode bar.
+        button = page.locator(f"[data-testid=stDownloadButton] button:has-text('{label}')").first
+        with page.expect_download(timeout=120_000) as download:  # the PNG is rendered on click
+            button.click()
+        files[label] = tmp_path / download.value.suggested_filename
+        download.value.save_as(files[label])
+    assert files["CSV"].name == "revenue-by-channel.csv" and files["PNG"].name == "revenue-by-channel.png"
+    data = pl.read_csv(files["CSV"])
+    assert data.columns == ["period", "channel", "revenue", "orders"] and data.height > 0
+    png = files["PNG"].read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    assert (width, height) == (2800, 900)  # 1400 × 450 at scale 2: sharp enough for a slide
+    context.close()
+
+
+def _select(page, key: str, option: str) -> None:
+    """Pick ``option`` in the selectbox or multiselect whose widget key is ``key``."""
+    page.locator(f".st-key-{key} [role=combobox]").click()
+    page.get_by_role("option", name=option, exact=True).click()
+    if page.get_by_role("listbox").count():  # a multiselect stays open for more choices
+        page.keyboard.press("Escape")
+
+
+def _settled(page) -> None:
+    """Wait until the app has finished its run (no running indicator, no stale element)."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector("[data-testid=stStatusWidget]", state="detached", timeout=120_000)
+    page.wait_for_selector("[data-stale=true]", state="detached", timeout=120_000)
+
+
+def _metric(page, label: str):
+    return page.locator("[data-testid=stMetric]", has_text=label).locator("[data-testid=stMetricValue]").first
+
+
+def _overview_numbers(page) -> list[str]:
+    page.wait_for_selector("h1:has-text('Overview')", timeout=120_000)
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=120_000)
+    _settled(page)
+    return page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+
+
+def test_built_segment_travels_in_a_shared_link(app_url, browser):
+    page = browser.new_page(viewport={"width": 1440, "height": 1600})
+    page.set_default_timeout(120_000)  # a fresh server computes every fact once, slowly on a busy machine
+    page.goto(f"{app_url}/segments")
+    members = _metric(page, "Members")
+    members.wait_for()
+    _settled(page)
+    assert members.inner_text() == "2,000"  # no condition yet: every customer of the demo store
+    _select(page, "cond_0_field", "Region")
+    _select(page, "cond_0_list", "North")
+    expect(members).not_to_have_text("2,000")
+    name = f"North browser {time.time_ns()}"
+    page.locator(".st-key-segment_new_name input").fill(name)
+    page.get_by_role("button", name="Save as new segment").click()
+    page.wait_for_selector(f"text=Saved “{name}”")
+
+    page.get_by_role("link", name="Overview").click()
+    all_customers = _overview_numbers(page)
+    _select(page, "saved_segment", name)
+    expect(_metric(page, "Revenue")).not_to_have_text(all_customers[0])
+    in_segment = _overview_numbers(page)
+    assert in_segment != all_customers
+    page.get_by_role("button", name="Share this view").click()
+    link = page.locator("[data-testid=stPopoverBody] code").inner_text()
+    assert "saved_segment=" in link
+    page.close()
+
+    fresh = browser.new_context(viewport={"width": 1440, "height": 1600})  # no cookies, no session
+    shared = fresh.new_page()
+    shared.set_default_timeout(120_000)
+    shared.goto(link)
+    assert _overview_numbers(shared) == in_segment
+    assert shared.locator(".st-key-saved_segment [role=combobox]").input_value() == name
+    fresh.close()

@@ -1,4 +1,4 @@
-"""Derived tables on the four hand-written customers of tests/factories.py."""
+"""Derived tables on the four hand-written customers of tests/factories.py, and the stored CLV scores."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from data_access.derived import derived
+from data_access.derived import build_derived_tables, derived, missing_derived_tables
+from data_access.store import Store, writable_store
+from metrics import clv
+from metrics.filters import Filters
 from tests.factories import four_customers_store
 
 
@@ -54,3 +57,29 @@ def test_daily_activity_is_additive(store):
         }
     )
     assert_frame_equal(result, expected, check_dtypes=False)
+
+
+def test_clv_scores_are_empty_when_the_models_cannot_be_fitted(store):
+    # Three buyers (A, B, C) and one repeat buyer are far too few to fit BG/NBD: a row each, no score.
+    scores = store.to_polars(derived("customer_clv_scores").order_by("customer_id"))
+    assert scores.columns == ["customer_id", "p_alive", "predicted_clv", "clv_tier"]
+    assert scores["customer_id"].to_list() == ["A", "B", "C"]
+    assert scores.drop("customer_id").null_count().row(0) == (3, 3, 3)
+
+
+def test_a_build_without_a_scorer_and_an_older_store(tmp_path):
+    path = tmp_path / "four.duckdb"
+    four_customers_store(path).close()
+    with writable_store(path) as writable:
+        build_derived_tables(writable.backend, progress=lambda _: None)  # no scorer: the buyers, no scores
+        assert writable.to_polars(derived("customer_clv_scores"))["p_alive"].null_count() == 3
+        writable.backend.drop_table("customer_clv_scores")
+        assert missing_derived_tables(writable.backend) == ["customer_clv_scores"]
+
+
+def test_the_build_stores_the_scores_the_value_page_computes(demo_store):
+    store = Store(demo_store)
+    stored = store.to_polars(derived("customer_clv_scores").order_by("customer_id"))
+    page = clv.customer_scores(store, Filters()).select("customer_id", "p_alive", "predicted_clv", clv_tier="tier")
+    assert_frame_equal(stored, page, check_exact=False)
+    assert stored["clv_tier"].value_counts(sort=True)["clv_tier"].to_list() == ["rest", "next 40%", "top 10%"]

@@ -89,9 +89,12 @@ def chart(fig: go.Figure, data: pl.DataFrame, *, name: str, definition: str, fil
         ("Excel", lambda: _excel_bytes(data), "xlsx",
          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
     )
-    for column, (label, build, extension, mime) in zip(st.columns(len(downloads)), downloads, strict=True):
+    # A wrapping row: in a half-width chart column the buttons move to a second line instead of
+    # cutting their labels short.
+    row = st.container(horizontal=True, wrap=True, gap="small")
+    for label, build, extension, mime in downloads:
         png_unavailable = extension == "png" and _chromium() is None
-        column.download_button(
+        row.download_button(
             label, data=build, file_name=f"{slug}.{extension}", mime=mime, on_click="ignore",
             key=f"{extension}-{slug}", icon=":material/download:", disabled=png_unavailable,
             help="Needs Chromium on the server" if png_unavailable else f"{label} of {'the chart' if extension in ('png', 'html') else 'the data behind the chart'}",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 from datetime import date
+from urllib.parse import urlencode
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from data_access import cached
-from data_access.derived import missing_derived_tables
+from data_access.derived import store_readiness
 from data_access.settings import SettingsError
 from metrics.catalog import Catalog, catalog
 from metrics.filters import Filters, default_period
@@ -70,11 +71,12 @@ def frame() -> Filters | None:
         st.error(f"Journeylens cannot start: {error}", icon=":material/error:")
         return None
     store = cached.current_store()
-    if store is None or not store.has_data():
+    has_data, missing = cached.compute(store_readiness) if store is not None else (False, ())
+    if not has_data:
         empty_store_notice(str(cached.settings().store_path))
         return None
-    if missing := missing_derived_tables(store.backend):
-        outdated_store_notice(str(store.path), missing)
+    if missing:
+        outdated_store_notice(str(store.path), list(missing))
         return None
     filters = global_filters(cached.compute(catalog))
     _handoff.filters = filters
@@ -111,3 +113,19 @@ def page_filters() -> Filters:
     if filters is None:
         st.stop()
     return filters
+
+
+def share_link() -> None:
+    """"Share this view" in the sidebar: the page's URL with every filter and option it carries.
+
+    Drawn after the page has run, so the page's own options are already in the query string.
+    Without a browser (AppTest, bare mode) there is no URL to share and nothing is drawn.
+    """
+    base = st.context.url
+    if not base:
+        return
+    query = urlencode({key: st.query_params.get_all(key) for key in st.query_params}, doseq=True)
+    with st.sidebar.popover("Share this view", icon=":material/link:", width="stretch"):
+        st.caption("Opens this page with the same filters, saved segment and options. "
+                   "Copy it with the button at the right of the link.")
+        st.code(f"{base}?{query}" if query else base, language=None, wrap_lines=True)

@@ -76,12 +76,18 @@ def _open_for_reading(db: Path) -> Store:
     return store
 
 
-def _build(store: Store) -> None:
+def _build(store: Store, settings: Settings) -> list[str]:
+    """Rebuild the derived tables, then check the contract and keep the outcome for the Data page."""
     from data_access.derived import build_derived_tables
+    from data_access.schema import record_contract_check
     from metrics.clv import store_scores
 
-    build_derived_tables(store.backend, progress=_say, lookback_days=load_settings().lookback_days,
+    build_derived_tables(store.backend, progress=_say, lookback_days=settings.lookback_days,
                          score_clv=store_scores)
+    problems = record_contract_check(store.backend, channels=settings.channels)
+    for problem in problems:
+        _say(f"contract: {problem}")
+    return problems
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -93,8 +99,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             store, customers=args.customers, seed=args.seed, months=args.months,
             channels=settings.channels, progress=_say,
         )
-        _build(store)
-        _check(store, settings)
+        _refuse_broken(_build(store, settings))
     _say(
         f"demo store {args.db}: {summary.customers:,} customers, {summary.events:,} events, "
         f"{summary.identities:,} identities in {time.perf_counter() - started:.1f} s"
@@ -102,12 +107,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _check(store: Store, settings: Settings) -> None:
-    from data_access.schema import check_contract
-
-    problems = check_contract(store.backend, channels=settings.channels)
-    for problem in problems:
-        _say(f"contract: {problem}")
+def _refuse_broken(problems: list[str]) -> None:
+    # Raised inside writable_store: the copy is discarded and the store stays as it was.
     if problems:
         raise UsageError(f"the store breaks the data contract in {len(problems)} ways (listed above)")
 
@@ -116,8 +117,7 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     if not Path(args.db).exists():
         raise UsageError(f"no store at {args.db}: create one with `journeylens demo --db {args.db}`")
     with writable_store(args.db, threads=settings.engine_threads) as store:
-        _check(store, settings)
-        _build(store)
+        _refuse_broken(_build(store, settings))
     return 0
 
 
@@ -142,7 +142,7 @@ def _run_load(args: argparse.Namespace, settings: Settings, load) -> int:
             reports = load(store)
             if store.row_count("events") == 0:
                 raise UsageError("nothing was loaded: every row was quarantined (see the lines above)")
-            _build(store)
+            _build(store, settings)
     except LoadError as exc:
         raise UsageError(str(exc)) from None
     if not _print_load_reports(reports):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import ibis
 import ibis.expr.types as ir
 import polars as pl
 
 from data_access.derived import DERIVED_TABLES, derived
-from data_access.schema import BASE_TABLES, check_contract, unified
+from data_access.schema import BASE_TABLES, CONTRACT_CHECKS, check_contract, unified
 from data_access.store import Store
 from metrics.engine import Engine
 
@@ -78,6 +80,20 @@ def quarantine_rows(engine: Engine, *, limit: int = 1_000) -> pl.DataFrame:
 def contract_problems(store: Store, *, channels: tuple[str, ...]) -> tuple[str, ...]:
     """The contract check of DESIGN.md §1 on the live store: an empty tuple means it holds."""
     return tuple(check_contract(store.backend, channels=channels))
+
+
+def recorded_contract_check(store: Store) -> tuple[datetime, tuple[str, ...]] | None:
+    """When the last load or build checked the contract, and what it found (empty: it holds).
+
+    None for a store no writer has checked yet (built by an older version, or by the tests'
+    factories): the caller then runs :func:`contract_problems` on the live store.
+    """
+    if CONTRACT_CHECKS not in store.table_names():
+        return None
+    rows = store.to_polars(ibis.table({"checked_at": "timestamp", "problem": "string"}, name=CONTRACT_CHECKS))
+    if rows.is_empty():
+        return None
+    return rows["checked_at"].max(), tuple(rows["problem"].drop_nulls().to_list())
 
 
 def portable_expressions() -> dict[str, ir.Expr]:

@@ -12,7 +12,13 @@ st.title("Data")
 st.caption(f"Store: `{settings().store_path}`. Every loaded row is either in the unified tables or in "
            "the quarantine with its reason; the counts of each load reconcile exactly.")
 
-problems = compute(data_health.contract_problems, channels=settings().channels)
+recorded = compute(data_health.recorded_contract_check)
+if recorded is None or st.session_state.get("check_contract_now"):
+    problems = compute(data_health.contract_problems, channels=settings().channels)
+    checked = "Checked just now on the live store."
+else:
+    checked_at, problems = recorded
+    checked = f"Checked after the last load or build, {checked_at:%Y-%m-%d %H:%M} UTC."
 if problems:
     st.error("The store breaks the data contract:\n\n" + "\n".join(f"- {p}" for p in problems),
              icon=":material/rule:")
@@ -20,6 +26,10 @@ else:
     st.success("The store honours the data contract: unique keys, no empty required values, known "
                "channels and event types, CSAT 1–5 and NPS 0–10, every event's customer exists.",
                icon=":material/verified:")
+st.caption(checked)
+if recorded is not None:
+    st.button("Check again now", key="check_contract_now", icon=":material/rule:",
+              help="Scans every table again (about a second per million events).")
 
 st.subheader("Tables")
 data_table(compute(data_health.table_sizes), name="tables",

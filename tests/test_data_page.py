@@ -66,6 +66,27 @@ def test_data_page_shows_loads_and_quarantine(loaded_store, monkeypatch):
     assert set(loads["rows_quarantined"]) == {2}
     assert loads["reconciles"].all()
     assert reasons["rows"].sum() == 2 * len(loads)
+    # The load checked the contract; the page shows that outcome without scanning the store.
+    assert any(caption.value.startswith("Checked after the last load or build") for caption in at.caption)
+    at.button(key="check_contract_now").click().run()
+    assert "honours the data contract" in at.success[0].value
+    assert any(caption.value == "Checked just now on the live store." for caption in at.caption)
+
+
+def test_data_page_shows_the_problems_the_last_check_recorded(loaded_store, tmp_path, monkeypatch):
+    import shutil
+
+    import duckdb
+
+    broken = tmp_path / "broken.duckdb"
+    shutil.copyfile(loaded_store, broken)
+    with duckdb.connect(str(broken)) as con:
+        con.execute("UPDATE contract_checks SET problem = 'events: 3 rows have an unknown channel'")
+    monkeypatch.setenv("JOURNEYLENS_STORE_PATH", str(broken))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("pages/data.py").run()
+    assert not at.exception
+    assert "events: 3 rows have an unknown channel" in at.error[0].value
 
 
 def test_store_from_an_older_version_asks_for_a_build(loaded_store, tmp_path, monkeypatch):

@@ -438,8 +438,11 @@ def _lifetimes_clv(store, everything, *, repeat: int, peer_repeat: int) -> dict:
     as_of = everything.end
 
     def ours_pipeline():
-        fit = clv.fit_models(store, everything, as_of=as_of)
-        return fit, clv.customer_scores(store, everything, as_of=as_of, models=fit)
+        # What lifetimes does, no more: one summary, both fits, P(alive) and CLV per customer (the
+        # page's scores add attributes, channels and CSAT per customer, which lifetimes has no part of).
+        summary = clv.summary(store, everything, as_of=as_of)
+        fit = clv.fit_summary(summary, as_of=as_of)
+        return fit, clv.score_customers(summary, bgnbd=fit.bgnbd, gamma_gamma=fit.gamma_gamma)
 
     (fit, scores), run, times = _measure(
         ours_pipeline,

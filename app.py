@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from views.sidebar import frame, share_link
+from views.sidebar import explain_dropped_options, frame, opened_link, share_link
 
 st.set_page_config(page_title="Journeylens", page_icon=":material/insights:", layout="wide")
 
@@ -34,7 +34,9 @@ PAGES = {
 }
 
 navigation = st.navigation(PAGES)
+opened = opened_link()
 # The frame checks settings and store and draws the global filters (bound to the URL).
 if frame() is not None:
     navigation.run()
+    explain_dropped_options(opened)
     share_link()

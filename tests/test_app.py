@@ -65,6 +65,15 @@ def test_overview_obeys_every_global_filter(tiny_store, monkeypatch):
     assert any("No activity" in info.value for info in at.info)
 
 
+def test_unknown_link_values_are_dropped_with_a_notice(tiny_store, monkeypatch):
+    at = _app(tiny_store, monkeypatch)
+    at.query_params["channel"] = ["store", "fax"]
+    at.run()
+    assert not at.exception
+    assert "The link asks for channel fax, which this store does not have; ignored." in [i.value for i in at.info]
+    assert at.multiselect(key="channel").value == ["store"]  # the known value stays
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_page_explains_an_empty_store(page, tmp_path, monkeypatch):
     with writable_store(tmp_path / "empty.duckdb", fresh=True):

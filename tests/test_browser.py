@@ -95,6 +95,20 @@ def test_filters_live_in_the_url(app_url, browser):
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=120_000)
     everything = page.locator('[data-testid="stMetricValue"]').all_inner_texts()[0]
     assert store_only != everything
+    # A hand-edited link whose range runs backwards: a notice and the default range, no traceback.
+    page.goto(f"{app_url}/?dates=2026-10-31&dates=2026-01-01")
+    page.wait_for_selector("text=The link's date range runs backwards", timeout=120_000)
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=120_000)
+    assert page.locator('[data-testid="stMetricValue"]').all_inner_texts()[0] == everything
+    assert page.locator('[data-testid="stException"]').count() == 0
+    # Text where a page option wants a number: a toast says so and the page uses its default.
+    fresh = browser.new_page(viewport={"width": 1440, "height": 1000})
+    fresh.goto(f"{app_url}/journey_map?steps=xyz&direction=Backward")
+    fresh.wait_for_selector("[data-testid=stToast]:has-text(\"The link's steps did not fit this page\")",
+                            timeout=120_000)
+    assert "direction=Backward" in fresh.url and "steps" not in fresh.url
+    assert fresh.locator('[data-testid="stException"]').count() == 0
+    fresh.close()
     page.close()
 
 

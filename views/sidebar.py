@@ -21,7 +21,7 @@ from views.segment_widgets import saved_segment_filter
 _handoff = threading.local()
 
 
-def _date_range(catalog: Catalog) -> tuple[date, date]:
+def _date_range(catalog: Catalog, notices: list[str]) -> tuple[date, date]:
     default = default_period(catalog.last_day)
     default = (max(default[0], catalog.first_day), default[1])
     chosen = st.date_input(
@@ -35,17 +35,36 @@ def _date_range(catalog: Catalog) -> tuple[date, date]:
     )
     # While the user is picking, the widget holds only the first day of the range.
     if isinstance(chosen, tuple) and len(chosen) == 2:
+        if chosen[0] > chosen[1]:  # only a hand-edited link gets here: the picker orders the days
+            notices.append(f"The link's date range runs backwards ({chosen[0]} to {chosen[1]}); "
+                           "showing the default range.")
+            return default
         return chosen
     if isinstance(chosen, tuple) and len(chosen) == 1:
         st.caption("Pick the last day of the range too; showing the default range until then.")
     return default
 
 
+def _unknown_in_link(key: str, known: tuple[str, ...], label: str) -> list[str]:
+    """A notice for the link's values of ``key`` this store does not have (the widget drops them)."""
+    unknown = [value for value in st.query_params.get_all(key) if value not in known]
+    if not unknown:
+        return []
+    return [f"The link asks for {label} {', '.join(unknown)}, which this store does not have; ignored."]
+
+
 def global_filters(catalog: Catalog) -> Filters:
-    """Render the sidebar filters and return them as Filters (empty selection = all)."""
+    """Render the sidebar filters and return them as Filters (empty selection = all).
+
+    Values of a shared link that no longer fit the store (an unknown channel, a date range that
+    runs backwards) fall back to the defaults with a short notice above the page.
+    """
+    notices = [*_unknown_in_link("channel", catalog.channels, "channel"),
+               *_unknown_in_link("region", catalog.regions, "region"),
+               *_unknown_in_link("segment", catalog.segments, "segment")]
     with st.sidebar:
         st.subheader("Filters")
-        start, end = _date_range(catalog)
+        start, end = _date_range(catalog, notices)
         channels = st.multiselect("Channels", catalog.channels, key="channel", bind="query-params",
                                   placeholder="All channels")
         regions = st.multiselect("Regions", catalog.regions, key="region", bind="query-params",
@@ -55,6 +74,8 @@ def global_filters(catalog: Catalog) -> Filters:
         saved = saved_segment_filter()
         st.caption(f"{catalog.customers:,} customers · {catalog.events:,} events · "
                    f"{catalog.first_day} to {catalog.last_day}")
+    for notice in notices:
+        st.info(notice, icon=":material/link_off:")
     return Filters(start=start, end=end, channels=tuple(channels), regions=tuple(regions),
                    segments=tuple(segments), segment_name=saved and saved.name,
                    segment_rule=saved and saved.definition)
@@ -113,6 +134,46 @@ def page_filters() -> Filters:
     if filters is None:
         st.stop()
     return filters
+
+
+# The sidebar's own keys: global_filters and the saved-segment picker explain their dropped values.
+_FILTER_KEYS = frozenset({"dates", "channel", "region", "segment", "saved_segment"})
+
+
+def opened_link() -> dict[str, list[str]] | None:
+    """The query string the session was opened with (first run only, later runs return None).
+
+    Later runs change the URL on purpose (a widget bound to it changed); only the first run shows
+    what the shared link asked for.
+    """
+    if st.session_state.get("_link_checked"):
+        return None
+    st.session_state["_link_checked"] = True
+    return {key: st.query_params.get_all(key) for key in st.query_params}
+
+
+def explain_dropped_options(opened: dict[str, list[str]] | None) -> None:
+    """After the page ran: a toast naming the link's page options its widgets could not use.
+
+    A widget bound to the URL silently drops a value it does not offer (text where a number
+    belongs, an option that no longer exists) and uses its default; the user should know.
+    """
+    if not opened:
+        return
+    dropped = sorted(key for key, values in opened.items()
+                     if key not in _FILTER_KEYS and st.query_params.get_all(key) != values
+                     and not _is_current_value(key, values))
+    if dropped:
+        st.toast(f"The link's {', '.join(dropped)} did not fit this page; showing the default instead.",
+                 icon=":material/link_off:")
+
+
+def _is_current_value(key: str, values: list[str]) -> bool:
+    # Streamlit also takes a value out of the URL when it is the widget's default ("Week" for a
+    # period that defaults to week): that value was used, not dropped.
+    current = st.session_state.get(key)
+    current = current if isinstance(current, (list, tuple)) else [current]
+    return [str(v).strip().lower() for v in values] == [str(v).strip().lower() for v in current]
 
 
 def share_link() -> None:

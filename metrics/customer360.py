@@ -78,6 +78,36 @@ def timeline(engine: Engine, *, customer_id: str, channels: tuple[str, ...] = ()
     return engine.to_polars(timeline_expr(customer_id, channels=channels))
 
 
+def open_cart_expr(customer_id: str) -> ir.Table:
+    """The customer's add_to_cart events after their last purchase (in any channel): the open cart."""
+    events = unified("events")
+    mine = events.filter(events.customer_id == ibis.literal(customer_id))
+    last_purchase = mine.filter(mine.event_type == "purchase").occurred_at.max()
+    carts = mine.filter(mine.event_type == "add_to_cart")
+    # Never bought: every cart add is still open.
+    carts = carts.filter(carts.occurred_at > last_purchase.fill_null(ibis.timestamp("1900-01-01 00:00:00")))
+    return carts.select("occurred_at", "channel", "product_category", "event_id").order_by(
+        ["occurred_at", "event_id"])
+
+
+def open_cart(engine: Engine, *, customer_id: str) -> pl.DataFrame:
+    """Items added to a cart since the customer's last purchase, oldest first (empty: no open cart)."""
+    return engine.to_polars(open_cart_expr(customer_id))
+
+
+def last_journey_expr(customer_id: str) -> ir.Table:
+    journeys = derived("journeys")
+    mine = journeys.filter(journeys.customer_id == ibis.literal(customer_id))
+    return mine.select("journey_id", "started_at", "ended_at", "converted", "conversion_channel", "path",
+                       "revenue").order_by([ibis.desc("ended_at"), ibis.desc("journey_id")]).limit(1)
+
+
+def last_journey(engine: Engine, *, customer_id: str) -> dict | None:
+    """The customer's latest journey (touches up to a purchase or a drop-off), or None."""
+    rows = engine.to_polars(last_journey_expr(customer_id))
+    return rows.row(0, named=True) if len(rows) else None
+
+
 def identities_expr(customer_id: str) -> ir.Table:
     ids = unified("identities")
     return (ids.filter(ids.customer_id == ibis.literal(customer_id))
@@ -97,4 +127,6 @@ def portable_expressions() -> dict[str, ir.Expr]:
         "customer360.channels": channels_expr("C1"),
         "customer360.timeline": timeline_expr("C1", channels=("web", "store")),
         "customer360.identities": identities_expr("C1"),
+        "customer360.open_cart": open_cart_expr("C1"),
+        "customer360.last_journey": last_journey_expr("C1"),
     }

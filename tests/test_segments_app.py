@@ -115,6 +115,18 @@ def test_customer_360_by_unified_id_and_unknown_identifier(tiny_store, monkeypat
     assert any("No customer" in w.value for w in at.warning)
 
 
+def test_customer_360_lookup_comes_from_the_link(tiny_store, monkeypatch):
+    at = _app(tiny_store, monkeypatch)
+    at.query_params["c360_query"] = "B"
+    at.run()
+    at.switch_page("pages/customer_360.py").run()
+    assert not at.exception
+    shown = _metrics(at)
+    assert shown["Net revenue"] == "$60"
+    # Four customers are too few to fit the CLV models: no prediction rather than a made-up one.
+    assert (shown["Predicted CLTV"], shown["P(alive)"]) == ("–", "–")
+
+
 def _rule(op: str, *rules: dict) -> str:
     return segments.canonical({"op": op, "rules": list(rules)})
 

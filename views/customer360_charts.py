@@ -25,9 +25,21 @@ def _hover(row: dict, symbol: str) -> str:
     return "<br>".join(parts)
 
 
-def timeline_figure(events: pl.DataFrame, *, currency: str) -> go.Figure:
-    """Markers per event: y = channel, shape = event type, size grows with the order value."""
+def timeline_figure(events: pl.DataFrame, *, currency: str, last_journey: dict | None = None,
+                    open_cart: pl.DataFrame | None = None) -> go.Figure:
+    """Markers per event: y = channel, shape = event type, size grows with the order value.
+
+    The last journey is a shaded band (what led to the latest purchase or drop-off) and each item
+    still in the cart gets a ring, so a store associate sees at once what the customer was after.
+    """
     fig = go.Figure()
+    if last_journey is not None:
+        outcome = (f"purchase ({last_journey['conversion_channel']})" if last_journey["converted"]
+                   else "no purchase yet")
+        fig.add_vrect(x0=last_journey["started_at"], x1=last_journey["ended_at"], fillcolor="#f2c14e",
+                      opacity=0.18, line_width=0, layer="below",
+                      annotation_text=f"last journey → {outcome}", annotation_position="top left",
+                      annotation_font={"size": 11, "color": "#8a6d1d"})
     symbol = CURRENCY_SYMBOLS.get(currency, "")
     channels = sorted(events["channel"].unique().to_list())
     for position, channel in enumerate(channels):
@@ -41,6 +53,14 @@ def timeline_figure(events: pl.DataFrame, *, currency: str) -> go.Figure:
                 "line": {"width": 0.5, "color": "white"},
             },
             hovertext=[_hover(row, symbol) for row in rows], hoverinfo="text",
+        ))
+    if open_cart is not None and not open_cart.is_empty():
+        fig.add_trace(go.Scatter(
+            x=open_cart["occurred_at"].to_list(), y=open_cart["channel"].to_list(), mode="markers",
+            name="open cart", marker={"symbol": "circle-open", "size": 22, "color": "#d62728",
+                                      "line": {"width": 2.5}},
+            hovertext=[f"still in the cart: {category or 'item'}" for category in open_cart["product_category"]],
+            hoverinfo="text",
         ))
     fig = base_layout(fig, title="Every touch across channels", y_title="", height=140 + 46 * max(len(channels), 1))
     fig.update_layout(hovermode="closest", showlegend=False)

@@ -182,7 +182,9 @@ def test_customer_value_page(app_url, browser):
     page.get_by_role("tab", name="Model check").click()
     page.wait_for_selector(".js-plotly-plot .gtitle:has-text('Holdout check')", timeout=120_000)
     assert "clv_tab=Model+check" in page.url  # the open tab is part of the shareable link
-    assert page.locator(".js-plotly-plot .barlayer .point").count() == 16  # actual and predicted, 8 buckets
+    _settled(page)  # the other tab's charts leave the page only when the rerun ends
+    holdout = page.locator(".js-plotly-plot", has_text="Holdout check")
+    assert holdout.locator(".barlayer .point").count() == 16  # actual and predicted, 8 buckets
     page.close()
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -73,32 +75,26 @@ def test_data_page_shows_loads_and_quarantine(loaded_store, monkeypatch):
     assert any(caption.value == "Checked just now on the live store." for caption in at.caption)
 
 
+def _app_on_altered_copy(loaded_store: Path, tmp_path: Path, monkeypatch, sql: str) -> tuple[AppTest, Path]:
+    """The app on a copy of the loaded store after running ``sql`` on it."""
+    copy = tmp_path / "altered.duckdb"
+    shutil.copyfile(loaded_store, copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute(sql)
+    monkeypatch.setenv("JOURNEYLENS_STORE_PATH", str(copy))
+    return AppTest.from_file(APP, default_timeout=60).run(), copy
+
+
 def test_data_page_shows_the_problems_the_last_check_recorded(loaded_store, tmp_path, monkeypatch):
-    import shutil
-
-    import duckdb
-
-    broken = tmp_path / "broken.duckdb"
-    shutil.copyfile(loaded_store, broken)
-    with duckdb.connect(str(broken)) as con:
-        con.execute("UPDATE contract_checks SET problem = 'events: 3 rows have an unknown channel'")
-    monkeypatch.setenv("JOURNEYLENS_STORE_PATH", str(broken))
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at, _ = _app_on_altered_copy(
+        loaded_store, tmp_path, monkeypatch,
+        "UPDATE contract_checks SET problem = 'events: 3 rows have an unknown channel'")
     at.switch_page("pages/data.py").run()
     assert not at.exception
     assert "events: 3 rows have an unknown channel" in at.error[0].value
 
 
 def test_store_from_an_older_version_asks_for_a_build(loaded_store, tmp_path, monkeypatch):
-    import shutil
-
-    import duckdb
-
-    old = tmp_path / "old.duckdb"
-    shutil.copyfile(loaded_store, old)
-    with duckdb.connect(str(old)) as con:
-        con.execute("DROP TABLE customer_facts")
-    monkeypatch.setenv("JOURNEYLENS_STORE_PATH", str(old))
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at, old = _app_on_altered_copy(loaded_store, tmp_path, monkeypatch, "DROP TABLE customer_facts")
     assert not at.exception
     assert f"journeylens build --db {old}" in at.warning[0].value

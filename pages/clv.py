@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from data_access.cached import compute, settings
+from data_access.cached import compute, compute_shared, settings
 from metrics import clv, uplift
 from metrics.catalog import catalog
 from views import clv_charts as charts
@@ -27,7 +27,7 @@ if not fit.ok:
     st.stop()
 if not (fit.bgnbd.converged and fit.gamma_gamma.converged):
     st.warning("A model fit did not converge: predictions are uncertain. See Model check.", icon=":material/warning:")
-scores = compute(clv.customer_scores, filters, models=fit, **options)
+scores = compute_shared(clv.customer_scores, filters, models=fit, **options)
 widgets.value_cards(clv.headline(scores, horizon_months=horizon), currency=currency)
 predicted_definition = (
     f"Predicted CLTV = expected purchase days in each of the next {horizon} months (BG/NBD on repeat purchase days) "

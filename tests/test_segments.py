@@ -347,3 +347,26 @@ def test_clv_comparison_figure():
     assert list(fig.data[1].y) == [100.0, 0.0]
     assert fig.layout.yaxis.ticksuffix == "%"
     assert fig.layout.title.text == "Predicted CLTV over the next 12 months"
+
+
+def test_a_saved_segment_takes_in_customers_of_a_later_load(tmp_path):
+    from journeylens.cli import main
+
+    path = tmp_path / "store.duckdb"
+    four_customers_store(path).close()
+    SegmentStore.beside(path).save("North", RULE)
+    before = tmp_path / "before.csv"
+    assert main(["segment", "export", "North", "--db", str(path), "--format", "csv", "--output", str(before)]) == 0
+    assert sorted(pl.read_csv(before)["customer_id"]) == ["A", "C"]
+    # E, a new North customer, arrives with the next load; the segment stores its rule, not its members.
+    (tmp_path / "customers.csv").write_text(
+        "customer_id,first_seen_at,acquisition_channel,region,segment\nE,2026-03-10 10:00:00,app,North,\n")
+    (tmp_path / "events.csv").write_text(
+        "event_id,customer_id,occurred_at,channel,event_type,order_id,revenue,csat_score,nps_score,campaign,"
+        "product_category,source_system\ne1,E,2026-03-10 10:00:00,app,page_view,,,,,,,mobile_app\n")
+    assert main(["load", "--customers", str(tmp_path / "customers.csv"), "--events", str(tmp_path / "events.csv"),
+                 "--db", str(path)]) == 0
+    after = tmp_path / "after.csv"
+    assert main(["segment", "export", "North", "--db", str(path), "--format", "csv", "--output", str(after)]) == 0
+    assert sorted(pl.read_csv(after)["customer_id"]) == ["A", "C", "E"]
+    assert SegmentStore.beside(path).get("North").version == 1  # the saved definition itself is unchanged

@@ -120,6 +120,7 @@ def csat_trend_figure(trend: pl.DataFrame, *, period: str, min_sample: int) -> g
         annotation_text=f"minimum {min_sample} answers",
         annotation_position="top right",
         annotation_font_size=11,
+        annotation_bgcolor="rgba(255, 255, 255, 0.85)",  # readable where it crosses a bar
     )
     fig.update_layout(barmode="stack")
     if not trend["shown"].any():

@@ -37,18 +37,11 @@ def _start(text: str) -> str:
     return text
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} must be greater than 0")
-    return value
-
-
 def add_journey_options(parser: argparse.ArgumentParser) -> None:
     """The options the journey reports share; added once however many reports ask for them."""
+    # Imported here: the command line module imports this one.
+    from journeylens.cli import _positive_int
+
     try:
         parser.add_argument("--steps", type=_steps, default=jm.DEFAULT_STEPS,
                             help=f"journeys: steps shown, {jm.MIN_STEPS}–{jm.MAX_STEPS} "
@@ -63,10 +56,10 @@ def add_journey_options(parser: argparse.ArgumentParser) -> None:
                         help="journeys, paths: only journeys ending in a purchase in this channel")
     parser.add_argument("--collapse-repeats", action=argparse.BooleanOptionalAction, default=True,
                         help="journeys, paths, transitions: a run of one channel is one step (default yes)")
-    parser.add_argument("--max-nodes", type=_count, default=jm.DEFAULT_MAX_NODES,
+    parser.add_argument("--max-nodes", type=_positive_int, default=jm.DEFAULT_MAX_NODES,
                         help=f"journeys: channels per step before the rest become “other” "
                         f"(default {jm.DEFAULT_MAX_NODES})")
-    parser.add_argument("--top-paths", type=_count, default=20, help="paths: how many (default 20)")
+    parser.add_argument("--top-paths", type=_positive_int, default=20, help="paths: how many (default 20)")
     parser.add_argument("--path-sort", choices=jm.PATH_SORTS, default="journeys",
                         help="paths: rank by (default journeys)")
     parser.add_argument("--basis", choices=("first", "most-frequent"), default="first",

@@ -9,10 +9,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from data_access.store import writable_store
+from tests.apptest import app as _app
 from tests.factories import four_customers_store
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = ("pages/overview.py",)
+# Every page app.py registers: each must explain an empty store rather than fail.
+ALL_PAGES = tuple(f"pages/{name}.py" for name in (
+    "overview", "retention", "satisfaction", "journey_map", "channel_flows", "attribution", "clv", "segments",
+    "customer_360", "data"))
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +24,6 @@ def tiny_store(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("app") / "tiny.duckdb"
     four_customers_store(path).close()
     return path
-
-
-def _app(store_path: Path, monkeypatch) -> AppTest:
-    monkeypatch.setenv("JOURNEYLENS_STORE_PATH", str(store_path))
-    return AppTest.from_file(APP, default_timeout=60)
 
 
 def _metrics(at: AppTest) -> dict[str, str]:
@@ -74,7 +73,7 @@ def test_unknown_link_values_are_dropped_with_a_notice(tiny_store, monkeypatch):
     assert at.multiselect(key="channel").value == ["store"]  # the known value stays
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", ALL_PAGES)
 def test_page_explains_an_empty_store(page, tmp_path, monkeypatch):
     with writable_store(tmp_path / "empty.duckdb", fresh=True):
         pass

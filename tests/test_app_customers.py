@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from data_access.store import writable_store
 from journeylens.cli import main as cli
+from tests.apptest import figures as _figures
+from tests.apptest import open_page as _page
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 RETENTION, SATISFACTION = "pages/retention.py", "pages/satisfaction.py"
-
-
-def _page(store_path: Path, page: str, monkeypatch, **query: str) -> AppTest:
-    monkeypatch.setenv("JOURNEYLENS_STORE_PATH", str(store_path))
-    at = AppTest.from_file(APP, default_timeout=120)
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    return at.switch_page(page).run()
-
-
-def _figures(at: AppTest) -> list[dict]:
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 
 
 def _titles(at: AppTest) -> list[str]:
@@ -190,12 +176,3 @@ def test_pages_on_a_store_with_only_purchases(transactions_store, monkeypatch):
     _assert_clean(at)
     assert "no survey data" in at.info[0].value
     assert not at.get("plotly_chart")
-
-
-@pytest.mark.parametrize("page", [RETENTION, SATISFACTION])
-def test_pages_explain_an_empty_store(page, tmp_path, monkeypatch):
-    with writable_store(tmp_path / "empty.duckdb", fresh=True):
-        pass
-    at = _page(tmp_path / "empty.duckdb", page, monkeypatch)
-    assert not at.exception
-    assert "journeylens demo" in at.info[0].value

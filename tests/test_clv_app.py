@@ -3,32 +3,22 @@ too little data, and an empty store."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from data_access.store import writable_store
+from tests.apptest import figures as _figures
+from tests.apptest import open_page
 from tests.test_clv import _histories_store
 from views.clv_widgets import TABS
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGE = "pages/clv.py"
 
 
 def _page(store_path: Path, monkeypatch, **params: str) -> AppTest:
-    monkeypatch.setenv("JOURNEYLENS_STORE_PATH", str(store_path))
-    at = AppTest.from_file(APP, default_timeout=120)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    at.switch_page(PAGE).run()
-    return at
-
-
-def _figures(at: AppTest) -> list[dict]:
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    return open_page(store_path, PAGE, monkeypatch, **params)
 
 
 def _titles(at: AppTest) -> list[str]:

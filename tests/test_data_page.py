@@ -10,8 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from journeylens.cli import main
+from tests.apptest import app
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 TRANSACTIONS = """customer,date,amount
 c1,2026-01-05,20.00
@@ -57,8 +57,7 @@ def test_cli_load_of_a_file_missing_a_column_is_one_line(tmp_path, capsys):
 
 
 def test_data_page_shows_loads_and_quarantine(loaded_store, monkeypatch):
-    monkeypatch.setenv("JOURNEYLENS_STORE_PATH", str(loaded_store))
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = app(loaded_store, monkeypatch).run()
     at.switch_page("pages/data.py").run()
     assert not at.exception
     assert "honours the data contract" in at.success[0].value
@@ -81,8 +80,7 @@ def _app_on_altered_copy(loaded_store: Path, tmp_path: Path, monkeypatch, sql: s
     shutil.copyfile(loaded_store, copy)
     with duckdb.connect(str(copy)) as con:
         con.execute(sql)
-    monkeypatch.setenv("JOURNEYLENS_STORE_PATH", str(copy))
-    return AppTest.from_file(APP, default_timeout=60).run(), copy
+    return app(copy, monkeypatch).run(), copy
 
 
 def test_data_page_shows_the_problems_the_last_check_recorded(loaded_store, tmp_path, monkeypatch):

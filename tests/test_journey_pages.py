@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from data_access.store import writable_store
+from tests.apptest import figures as _figures
+from tests.apptest import open_page as _page
 from tests.journey_factories import attribution_store
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 JOURNEY_MAP, CHANNEL_FLOWS, ATTRIBUTION = "pages/journey_map.py", "pages/channel_flows.py", "pages/attribution.py"
 PAGES = (JOURNEY_MAP, CHANNEL_FLOWS, ATTRIBUTION)
 
@@ -22,19 +21,6 @@ def store_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("journey_pages") / "journeys.duckdb"
     attribution_store(path).close()
     return path
-
-
-def _page(store_path: Path, page: str, monkeypatch, **query: str) -> AppTest:
-    monkeypatch.setenv("JOURNEYLENS_STORE_PATH", str(store_path))
-    at = AppTest.from_file(APP, default_timeout=120)
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    return at.switch_page(page).run()
-
-
-def _figures(at: AppTest) -> list[dict]:
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 
 
 def _sankey_labels(at: AppTest) -> list[str]:
@@ -129,15 +115,6 @@ def test_attribution_options(store_path, monkeypatch):
     _assert_clean(at)
     assert len(at.dataframe) == 2  # the intervals table appears
     assert any("**markov**" in m.value and "**shapley**" in m.value for m in at.markdown)
-
-
-@pytest.mark.parametrize("page", PAGES)
-def test_pages_explain_an_empty_store(page, tmp_path, monkeypatch):
-    with writable_store(tmp_path / "empty.duckdb", fresh=True):
-        pass
-    at = _page(tmp_path / "empty.duckdb", page, monkeypatch)
-    assert not at.exception
-    assert "journeylens demo" in at.info[0].value
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -15,10 +15,11 @@ from data_access.schema import IDENTITIES
 from data_access.segment_store import SegmentStore
 from data_access.store import writable_store
 from metrics import segments
+from tests.apptest import app as _app
+from tests.apptest import figures as _figures
 from tests.factories import four_customers_store
 from tests.test_segments import HAND_SCORES
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 EMAIL = "Ann.Archer@Example.com"
 
 
@@ -33,11 +34,6 @@ def tiny_store(tmp_path) -> Path:
     with writable_store(path) as store:
         store.backend.insert("identities", pl.DataFrame(rows, schema=IDENTITIES.to_polars(), orient="row"))
     return path
-
-
-def _app(store_path: Path, monkeypatch) -> AppTest:
-    monkeypatch.setenv("JOURNEYLENS_STORE_PATH", str(store_path))
-    return AppTest.from_file(APP, default_timeout=60)
 
 
 def _metrics(at: AppTest) -> dict[str, str]:
@@ -219,7 +215,7 @@ def test_comparing_two_saved_segments(tiny_store, monkeypatch):
         ("Members", "2"), ("Net revenue", "$60"), ("Avg net revenue", "$30"), ("Avg predicted CLTV", "$60"),
         ("Omnichannel share", "50.0%"),
     ]
-    figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    figures = _figures(at)
     assert [figure["layout"]["title"]["text"] for figure in figures] == [
         "Purchase retention by segment", "Predicted CLTV over the next 12 months"]
     assert {trace["name"] for trace in figures[1]["data"]} == {"Northerners", "Southerners"}

@@ -4,6 +4,10 @@ Purchases and refunds are a small share of the events (a few in a hundred in the
 CLV summary, its holdout check and the historical CLTV curves all start from them: one row per
 customer, day and channel with just those facts keeps a million-customer summary to seconds.
 
+``customer_purchase_days_all_channels`` adds the channels of a day together: every view that
+keeps all channels (the default, and the build's own scores) reads one row per customer and day
+without regrouping three million rows at a million customers.
+
 ``customer_clv_scores`` holds each buyer's P(alive), predicted CLTV and tier so that segment
 conditions can use them inside the engine. Fitting the models is the metric layer's job, above
 this one: the build gets the scores from a scorer its caller passes in. Without one (or when the
@@ -37,9 +41,26 @@ def customer_purchase_days_expr() -> ir.Table:
     )
 
 
+def sum_over_channels(rows: ir.Table) -> ir.Table:
+    """Purchase-day rows (customer_id, day, channel, orders, spend, net) added up per customer and day."""
+    return rows.group_by(["customer_id", "day"]).agg(
+        # DuckDB sums BIGINT into HUGEINT, which makes every later `orders > 0` three times slower.
+        orders=rows.orders.sum().cast("int64"), spend=rows.spend.sum(), net=rows.net.sum()
+    )
+
+
 @functools.cache
 def _purchase_days_schema() -> ibis.Schema:
     return customer_purchase_days_expr().schema()
+
+
+def customer_purchase_days_all_channels_expr() -> ir.Table:
+    """One row per customer and day with a purchase or refund in any channel (same measures).
+
+    Stored in customer order: the per-customer summary that reads it groups and sorts by customer.
+    """
+    days = sum_over_channels(ibis.table(_purchase_days_schema(), name="customer_purchase_days"))
+    return days.order_by(["customer_id", "day"])
 
 
 def customer_clv_scores_expr() -> ir.Table:
@@ -58,5 +79,9 @@ def customer_clv_scores_expr() -> ir.Table:
     )
 
 
-# Built in this order: the scores read the purchase-day roll-up.
-CLV_TABLES = {"customer_purchase_days": customer_purchase_days_expr, CLV_SCORES: customer_clv_scores_expr}
+# Built in this order: each reads the one before.
+CLV_TABLES = {
+    "customer_purchase_days": customer_purchase_days_expr,
+    "customer_purchase_days_all_channels": customer_purchase_days_all_channels_expr,
+    CLV_SCORES: customer_clv_scores_expr,
+}

@@ -40,8 +40,8 @@ PEER_PACKAGES = {"pandas-retention": ("pandas",), "pandas-transitions": ("pandas
 PEER_TABLES = {
     "pandas-retention": ("customer_months", "daily_activity"),
     "pandas-transitions": ("journey_touches", "journeys"),
-    "pandas-rfm": ("customer_purchase_days",),
-    "lifetimes-clv": ("customer_purchase_days", "customer_channels", "daily_activity"),
+    "pandas-rfm": ("customer_purchase_days", "customer_purchase_days_all_channels"),
+    "lifetimes-clv": ("customer_purchase_days", "customer_purchase_days_all_channels"),
 }
 PEER_LABELS = {
     "pandas-retention": "pandas: retention cohort table",

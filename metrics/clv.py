@@ -40,6 +40,7 @@ import numpy as np
 import polars as pl
 
 from data_access.derived import derived
+from data_access.derived_clv import sum_over_channels
 from data_access.schema import unified
 from metrics import uplift
 from metrics.catalog import bounds_expr
@@ -108,14 +109,14 @@ def purchase_days_expr(filters: Filters, *, as_of: date, after: date | None = No
     orders (purchases that day), spend (their gross revenue) and net (purchases minus refunds).
     ``after`` keeps only days after it (a holdout period).
     """
-    rows = derived("customer_purchase_days")
+    rows = derived("customer_purchase_days" if filters.channels else "customer_purchase_days_all_channels")
     rows = rows.filter(rows.day <= ibis.literal(as_of))
     if after is not None:
         rows = rows.filter(rows.day > ibis.literal(after))
-    rows = restrict_customers(restrict_channels(rows, filters), filters)
-    return rows.group_by(["customer_id", "day"]).agg(
-        orders=rows.orders.sum(), spend=rows.spend.sum(), net=rows.net.sum()
-    )
+    rows = restrict_customers(rows, filters)
+    if not filters.channels:
+        return rows
+    return sum_over_channels(restrict_channels(rows, filters))
 
 
 def _weeks(days: ir.IntegerValue) -> ir.FloatingValue:
@@ -130,7 +131,7 @@ def summary_expr(filters: Filters, *, as_of: date) -> ir.Table:
     per = days.group_by("customer_id").agg(
         first_purchase=days.day.min(where=bought),
         last_purchase=days.day.max(where=bought),
-        purchase_days=bought.cast("int64").sum(),
+        purchase_days=bought.cast("int64").sum().cast("int64"),
         spend=days.spend.sum(where=bought),
         first_spend=days.spend.argmin(days.day, where=bought),
         historical_revenue=days.net.sum(),
@@ -228,8 +229,7 @@ _SUMMARY_TYPES = {"frequency": pl.Int64, "recency": pl.Float64, "T": pl.Float64,
 def summary(engine: Engine, filters: Filters, *, as_of: date | None = None) -> pl.DataFrame:
     """customer_id, first/last purchase, frequency, recency, T, monetary_value, historical_revenue."""
     as_of = resolve_as_of(engine, filters, as_of)
-    frame = engine.to_polars(summary_expr(filters, as_of=as_of)).cast(_SUMMARY_TYPES)
-    return frame.sort("customer_id")
+    return engine.to_polars(summary_expr(filters, as_of=as_of).order_by("customer_id")).cast(_SUMMARY_TYPES)
 
 
 @dataclass(frozen=True)

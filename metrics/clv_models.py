@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
@@ -48,6 +49,11 @@ _LOG_BOUND = 18.0
 _A_NEAR_ONE = 1e-4
 # Largest |d(mean log-likelihood per customer) / d(log-parameter)| accepted as an optimum.
 _GRAD_TOL = 1e-6
+# Large fits start on a sample of this many rows, then take at most _POLISH_STEPS Newton steps on
+# all of them, stopping at a gradient of _POLISH_TOL (a tenth of _GRAD_TOL).
+_SAMPLE_ROWS = 50_000
+_POLISH_STEPS = 8
+_POLISH_TOL = 1e-7
 
 
 class InsufficientData(ValueError):
@@ -276,7 +282,6 @@ def fit_bgnbd(
     w = _weights(weights, x.size)
     # t_x carries no information for x = 0 (and is 0 by convention); zero it so those rows merge.
     tx = np.where(x > 0, tx, 0.0)
-    (x, tx, age), w = _collapse((x, tx, age), w)
     n_customers, n_repeat = _count(w), _count(w[x > 0])
     if n_repeat < min_repeat_buyers:
         raise InsufficientData(
@@ -289,7 +294,7 @@ def fit_bgnbd(
     mean_x = _dot(w, x) / total
     mean_age = max(_dot(w, age) / total, 1e-6)
     theta0 = np.log([1.0, mean_age / max(mean_x, 1e-3), 1.0, 1.0])
-    theta, nll, converged = _maximise(_bgnbd_objective(x, tx, age, w), theta0)
+    theta, nll, converged = _fit(_collapsed_bgnbd_objective, (x, tx, age), w, theta0)
     r, alpha, a, b = np.exp(theta)
     return BgNbdFit(
         r=float(r),
@@ -301,6 +306,79 @@ def fit_bgnbd(
         n_customers=n_customers,
         n_repeat_buyers=n_repeat,
     )
+
+
+def _collapsed_bgnbd_objective(x, tx, age, w) -> Callable:
+    (x, tx, age), w = _collapse((x, tx, age), w)
+    return _bgnbd_objective(x, tx, age, w)
+
+
+def _fit(make_objective: Callable, columns: tuple[np.ndarray, ...], w: np.ndarray,
+         theta0: np.ndarray) -> tuple[np.ndarray, float, bool]:
+    """Maximise the likelihood ``make_objective(*columns, w)`` builds; (theta, mean NLL, converged).
+
+    A large customer base is first fitted on a systematic sample of about ``_SAMPLE_ROWS`` rows;
+    a few Newton steps on the whole data, with the sample's Hessian, then finish the fit. The
+    likelihood is a mean over customers, so the sample's Hessian is close to the whole data's and
+    each step costs one evaluation, against the twenty-odd a cold start needs. If the steps do
+    not converge, the whole data is fitted from the sample's optimum as usual.
+    """
+    objective = make_objective(*columns, w)
+    step = w.size // _SAMPLE_ROWS
+    if step >= 2:
+        sample = make_objective(*(c[::step] for c in columns), w[::step])
+        theta_sample, _, converged = _maximise(sample, theta0)
+        if converged:
+            polished = _newton_polish(objective, theta_sample, _hessian(sample, theta_sample))
+            if polished is not None:
+                return polished
+        theta0 = theta_sample
+    return _maximise(objective, theta0)
+
+
+def _hessian(objective: Callable, theta: np.ndarray) -> np.ndarray:
+    """Central differences of the analytic gradient, symmetrised."""
+    h = 1e-5
+    columns = []
+    for i in range(theta.size):
+        shift = np.zeros_like(theta)
+        shift[i] = h
+        columns.append((objective(theta + shift)[1] - objective(theta - shift)[1]) / (2 * h))
+    hessian = np.column_stack(columns)
+    return (hessian + hessian.T) / 2
+
+
+def _newton_polish(objective: Callable, theta: np.ndarray, hessian: np.ndarray,
+                   ) -> tuple[np.ndarray, float, bool] | None:
+    """Newton steps from ``hessian`` until the gradient is at rounding level; None if they do not
+    get there (a Hessian that is not positive definite, a step out of the box, a nan).
+
+    Each step's change of gradient corrects the Hessian (a BFGS update), so the steps speed up
+    as they go instead of keeping the sample's error.
+    """
+    gradient = None
+    for _ in range(_POLISH_STEPS):
+        f, g = objective(theta)
+        if not (np.isfinite(f) and np.all(np.isfinite(g))) or np.any(np.abs(theta) >= _LOG_BOUND):
+            return None
+        if np.max(np.abs(g)) < _POLISH_TOL:
+            return theta, float(f), True
+        if gradient is not None:
+            hessian = _bfgs_update(hessian, step, g - gradient)
+        try:
+            step = -cho_solve(cho_factor(hessian), g)
+        except np.linalg.LinAlgError:
+            return None
+        theta, gradient = theta + step, g
+    return None
+
+
+def _bfgs_update(hessian: np.ndarray, step: np.ndarray, change: np.ndarray) -> np.ndarray:
+    curvature = float(change @ step)
+    if curvature <= 0:  # no information the update could use without losing positive definiteness
+        return hessian
+    hs = hessian @ step
+    return hessian + np.outer(change, change) / curvature - np.outer(hs, hs) / float(step @ hs)
 
 
 def _maximise(objective: Callable, theta0: np.ndarray) -> tuple[np.ndarray, float, bool]:
@@ -513,7 +591,7 @@ def fit_gamma_gamma(
     total = float(w.sum())
     # p = 1, q = 2 puts the prior mean spend p γ / (q − 1) at γ: start γ at the observed mean.
     theta0 = np.log([1.0, 2.0, _dot(w, m) / total])
-    theta, nll, converged = _maximise(_gamma_gamma_objective(x, m, w), theta0)
+    theta, nll, converged = _fit(_gamma_gamma_objective, (x, m), w, theta0)
     p, q, g = np.exp(theta)
     return GammaGammaFit(p=float(p), q=float(q), gamma=float(g), log_likelihood=-nll * total,
                          converged=converged, n_customers=n)

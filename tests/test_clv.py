@@ -107,6 +107,13 @@ def test_channel_filter_decides_which_purchases_count(histories):
     assert_frame_equal(result, expected)
 
 
+def test_every_channel_selected_gives_the_all_channels_summary(histories):
+    # No channel filter reads the roll-up over channels; naming every channel regroups the
+    # per-channel rows (E's web 5 and store 7 on 10 Jan become one occasion both ways).
+    every_channel = Filters(channels=("app", "store", "web"))
+    assert_frame_equal(clv.summary(histories, every_channel, as_of=MARCH_2), clv.summary(histories, Filters(), as_of=MARCH_2))
+
+
 def test_region_and_segment_filters_restrict_customers(histories):
     north = clv.summary(histories, Filters(regions=("North",)), as_of=MARCH_2)
     assert north["customer_id"].to_list() == ["A", "C", "E"]

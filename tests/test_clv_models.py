@@ -470,6 +470,27 @@ def test_fitting_recovers_the_parameters_that_generated_the_data():
     assert bg.log_likelihood >= bgnbd_log_likelihood(truth_bg, x, tx, T).sum()
 
 
+@pytest.mark.parametrize("polish_steps", [clv_models._POLISH_STEPS, 1], ids=["newton", "fallback"])
+def test_a_fit_started_on_a_sample_reaches_the_whole_data_optimum(monkeypatch, polish_steps):
+    # 150,000 customers is three times _SAMPLE_ROWS: the fit starts on every third one. With a
+    # single Newton step allowed the polish gives up and L-BFGS-B takes over from the sample.
+    rng = np.random.default_rng(11)
+    T = rng.integers(7, 729, 150_000) / 7.0
+    x, tx, _, _ = _simulate_bgnbd(rng, BgNbdFit(r=0.4, alpha=6.0, a=0.9, b=3.0), T, future_weeks=1.0)
+    m = _simulate_spend(rng, GammaGammaFit(p=5.0, q=4.0, gamma=20.0), x)
+    monkeypatch.setattr(clv_models, "_POLISH_STEPS", polish_steps)
+    bg, gg = fit_bgnbd(x, tx, T), fit_gamma_gamma(x, m)
+    monkeypatch.setattr(clv_models, "_SAMPLE_ROWS", 10**9)
+    bg_direct, gg_direct = fit_bgnbd(x, tx, T), fit_gamma_gamma(x, m)
+    assert bg.converged and gg.converged
+    assert bg.log_likelihood == pytest.approx(bg_direct.log_likelihood, rel=1e-12)
+    assert gg.log_likelihood == pytest.approx(gg_direct.log_likelihood, rel=1e-12)
+    for name in ("r", "alpha", "a", "b"):
+        assert getattr(bg, name) == pytest.approx(getattr(bg_direct, name), rel=1e-5), name
+    for name in ("p", "q", "gamma"):
+        assert getattr(gg, name) == pytest.approx(getattr(gg_direct, name), rel=1e-5), name
+
+
 # ---------------------------------------------------------------------------------------------
 # Predictive CLTV
 

@@ -13,6 +13,7 @@ subtraction on every engine (weeks since Monday 1970-01-05, months since January
 
 from __future__ import annotations
 
+import functools
 from datetime import date, timedelta
 
 import ibis
@@ -87,9 +88,54 @@ def feedback_events_expr() -> ir.Table:
     )
 
 
+@functools.cache
+def _periods_schema() -> ibis.Schema:
+    return customer_periods_expr(grain="month").schema()
+
+
+def customer_periods_all_channels_expr(*, grain: str) -> ir.Table:
+    """One row per customer and period with any activity, all channels together, in customer order.
+
+    purchases: purchase events in the period. Per customer, over all history: first_period and
+    last_period with any activity, first_purchase_period and last_purchase_period (null for
+    customers who never bought). Per row: the customer's previous_period and next_period with
+    activity, and for periods with a purchase previous_purchase_period and next_purchase_period
+    (null when there is none). Cohorts and lifecycle states are then a filter and one grouping.
+    """
+    rolled = ibis.table(_periods_schema(), name=period_table(grain))
+    per = rolled.group_by(["customer_id", "period_number"]).agg(purchases=rolled.purchases.sum().cast("int64"))
+    bought = per.purchases > 0
+    span = per.group_by("customer_id").agg(
+        first_period=per.period_number.min(),
+        last_period=per.period_number.max(),
+        first_purchase_period=per.period_number.min(where=bought),
+        last_purchase_period=per.period_number.max(where=bought),
+    )
+    window = ibis.window(group_by="customer_id", order_by="period_number")
+    per = per.mutate(previous_period=per.period_number.lag().over(window),
+                     next_period=per.period_number.lead().over(window))
+    buying = per.filter(per.purchases > 0)
+    buying = buying.select("customer_id", "period_number",
+                           previous_purchase_period=buying.period_number.lag().over(window),
+                           next_purchase_period=buying.period_number.lead().over(window))
+    rows = per.join(span, "customer_id").left_join(buying, ["customer_id", "period_number"])
+    return rows.drop("customer_id_right", "period_number_right").order_by(["customer_id", "period_number"])
+
+
+def customer_weeks_all_channels_expr() -> ir.Table:
+    return customer_periods_all_channels_expr(grain="week")
+
+
+def customer_months_all_channels_expr() -> ir.Table:
+    return customer_periods_all_channels_expr(grain="month")
+
+
+# Built in this order: the all-channels tables read the per-channel ones.
 RETENTION_TABLES = {
     "customer_weeks": customer_weeks_expr,
     "customer_months": customer_months_expr,
+    "customer_weeks_all_channels": customer_weeks_all_channels_expr,
+    "customer_months_all_channels": customer_months_all_channels_expr,
     "feedback_events": feedback_events_expr,
 }
 
@@ -103,6 +149,15 @@ def period_table(grain: str) -> str:
     if grain not in GRAINS:
         raise ValueError(f"grain must be one of {', '.join(GRAINS)}, not {grain!r}")
     return f"customer_{grain}s"
+
+
+def all_channels_period_table(grain: str) -> str:
+    """The roll-up that holds ``grain`` periods with all channels together.
+
+    >>> all_channels_period_table("week")
+    'customer_weeks_all_channels'
+    """
+    return f"{period_table(grain)}_all_channels"
 
 
 def period_number(day: date, grain: str) -> int:

@@ -31,7 +31,13 @@ import ibis.expr.types as ir
 import polars as pl
 
 from data_access.derived import derived
-from data_access.derived_retention import WEEK_ORIGIN, period_end, period_number, period_table
+from data_access.derived_retention import (
+    WEEK_ORIGIN,
+    all_channels_period_table,
+    period_end,
+    period_number,
+    period_table,
+)
 from metrics.catalog import bounds_expr
 from metrics.engine import Engine
 from metrics.filters import Filters, restrict_channels, restrict_customers
@@ -93,18 +99,37 @@ def _check(
     check_option("breakdown", breakdown, (*BREAKDOWNS, CSAT_BAND))
 
 
-def qualifying_expr(filters: Filters, *, period: Period, activity: Activity, channel: str | None) -> ir.Table:
-    """Distinct (customer_id, period_number) with qualifying activity, over all of history.
+def qualifying_expr(filters: Filters, *, period: Period, activity: Activity, channel: str | None,
+                    neighbours: bool = False) -> ir.Table:
+    """Distinct (customer_id, period_number) with qualifying activity, over all of history, with
+    the customer's first and last such period (first_period, last_period); with ``neighbours``
+    also the ones just before and after this one (previous_period, next_period; null at the ends).
 
     History is not cut to the date range: a customer first seen two years ago is not "new" today.
     """
+    wanted = ("first_period", "last_period", *(("previous_period", "next_period") if neighbours else ()))
+    if channel is None and not filters.channels:
+        rows = restrict_customers(derived(all_channels_period_table(period)), filters)
+        if activity == "purchase":
+            # The roll-up names the purchase columns first_purchase_period etc.
+            rows = rows.filter(rows.purchases > 0)
+            return rows.select("customer_id", "period_number",
+                               **{name: rows[name.replace("_period", "_purchase_period")] for name in wanted})
+        return rows.select("customer_id", "period_number", *wanted)
     rolled = derived(period_table(period))
     if activity == "purchase":
         rolled = rolled.filter(rolled.purchases > 0)
     if channel is not None:
         rolled = rolled.filter(rolled.channel == channel)
     rolled = restrict_customers(restrict_channels(rolled, filters), filters)
-    return rolled.select("customer_id", "period_number").distinct()
+    act = rolled.select("customer_id", "period_number").distinct()
+    span = act.group_by("customer_id").agg(first_period=act.period_number.min(), last_period=act.period_number.max())
+    if neighbours:
+        # DuckDB computes a window even when no later step reads it: only when asked.
+        in_order = ibis.window(group_by="customer_id", order_by="period_number")
+        act = act.mutate(previous_period=act.period_number.lag().over(in_order),
+                         next_period=act.period_number.lead().over(in_order))
+    return act.join(span, "customer_id")
 
 
 def _period_bounds(filters: Filters, period: Period) -> tuple[int | None, int | None]:
@@ -175,28 +200,24 @@ def retention_counts_expr(
     act = qualifying_expr(filters, period=period, activity=activity, channel=channel)
     low, high = _period_bounds(filters, period)
     if cohort_type == "first-time":
-        per_customer = act.group_by("customer_id").agg(
-            cohort=act.period_number.min(), last=act.period_number.max()
-        )
-        members = _within(per_customer, "cohort", low, high)
+        members = _within(act, "first_period", low, high)
         if returning == "on":
-            rows = members.join(act, "customer_id").select(
-                "customer_id", "cohort", period_index=ibis._.period_number - ibis._.cohort
-            )
+            rows = members.select("customer_id", cohort=members.first_period,
+                                  period_index=members.period_number - members.first_period)
         else:
-            rows = members.select("customer_id", "cohort", period_index=members.last - members.cohort)
+            firsts = members.filter(members.period_number == members.first_period)
+            rows = firsts.select("customer_id", cohort=firsts.first_period,
+                                 period_index=firsts.last_period - firsts.first_period)
     else:
-        members = _within(act.select("customer_id", cohort=act.period_number), "cohort", low, high)
+        members = _within(act, "period_number", low, high)
         if returning == "on":
             later = act.select(later_customer=act.customer_id, later=act.period_number)
             rows = members.join(
-                later, [members.customer_id == later.later_customer, later.later >= members.cohort]
-            ).select("customer_id", "cohort", period_index=ibis._.later - ibis._.cohort)
+                later, [members.customer_id == later.later_customer, later.later >= members.period_number]
+            ).select("customer_id", cohort=members.period_number, period_index=later.later - members.period_number)
         else:
-            last = act.group_by("customer_id").agg(last=act.period_number.max())
-            rows = members.join(last, "customer_id").select(
-                "customer_id", "cohort", period_index=ibis._.last - ibis._.cohort
-            )
+            rows = members.select("customer_id", cohort=members.period_number,
+                                  period_index=members.last_period - members.period_number)
     rows = _with_group(rows, breakdown)
     return rows.group_by(["group", "cohort", "period_index"]).agg(customers=ibis._.count())
 
@@ -337,18 +358,14 @@ def lifecycle_expr(
     last_period: int,
 ) -> ir.Table:
     """Customers per (period_number, state) for the periods that overlap the date range."""
-    act = qualifying_expr(filters, period=period, activity=activity, channel=channel)
-    window = ibis.window(group_by="customer_id", order_by="period_number")
-    marked = act.mutate(
-        previous=act.period_number.lag().over(window), following=act.period_number.lead().over(window)
-    )
+    marked = qualifying_expr(filters, period=period, activity=activity, channel=channel, neighbours=True)
     state = ibis.cases(
-        (marked.previous.isnull(), "new"),
-        (marked.previous == marked.period_number - 1, "returning"),
+        (marked.previous_period.isnull(), "new"),
+        (marked.previous_period == marked.period_number - 1, "returning"),
         else_="resurrecting",
     )
     active = marked.select("period_number", state=state)
-    lapsed = marked.filter(marked.following.isnull() | (marked.following > marked.period_number + 1))
+    lapsed = marked.filter(marked.next_period.isnull() | (marked.next_period > marked.period_number + 1))
     dormant = lapsed.select(period_number=lapsed.period_number + 1, state=ibis.literal("dormant"))
     low, high = _period_bounds(filters, period)
     # Nobody can be seen as dormant in a period that has not started yet.

@@ -162,6 +162,20 @@ def test_channel_filter_and_activity_channel(store):
     )
 
 
+@pytest.mark.parametrize("period", ["week", "month"])
+@pytest.mark.parametrize("activity", ["any", "purchase"])
+@pytest.mark.parametrize("cohort_type", ["first-time", "recurring"])
+@pytest.mark.parametrize("returning", ["on", "on-or-after"])
+def test_every_channel_selected_gives_the_all_channels_tables(store, period, activity, cohort_type, returning):
+    # No channel filter reads the all-channels roll-ups (first and last periods stored per
+    # customer); naming every channel goes through the per-channel roll-up and its regrouping.
+    every_channel = Filters(channels=("app", "email", "social", "store", "support", "web"))
+    options = {"period": period, "activity": activity, "cohort_type": cohort_type, "returning": returning}
+    assert_frame_equal(ret.retention(store, every_channel, **options), ret.retention(store, EVERYTHING, **options))
+    assert_frame_equal(ret.lifecycle(store, every_channel, period=period, activity=activity),
+                       ret.lifecycle(store, EVERYTHING, period=period, activity=activity))
+
+
 def test_average_curves_weight_by_cohort_size_over_complete_periods(store):
     cells = ret.retention(store, EVERYTHING, period="month", cohort_type="recurring")
     result = ret.average_curves(cells).select(

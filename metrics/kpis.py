@@ -56,21 +56,22 @@ KPIS = (
 def totals_expr(filters: Filters) -> ir.Table:
     """One row of additive totals and distinct counts for the filtered period."""
     activity = apply_filters(derived("daily_activity"), filters, day_column="day")
-    # Distinct counts come from grouping twice: exact on every engine (ClickHouse's nunique is not).
-    per_channel = activity.group_by(["customer_id", "channel"]).agg(
-        **{column: activity[column].sum() for column in ADDITIVE}
-    )
-    per_customer = per_channel.group_by("customer_id").agg(
-        channels=per_channel.count(), **{column: per_channel[column].sum() for column in ADDITIVE}
+    additive = activity.agg(**{column: activity[column].sum() for column in ADDITIVE})
+    # Distinct counts come from grouping by customer: exact on every engine (ClickHouse's nunique
+    # is not). Only what they need is grouped, and a customer used two or more channels exactly
+    # when their first and last channel differ: one grouping with three aggregates instead of two
+    # with nine halves the time at a million customers.
+    per_customer = activity.group_by("customer_id").agg(
+        orders=activity.orders.sum(), first_channel=activity.channel.min(), last_channel=activity.channel.max()
     )
     c = per_customer
-    return c.agg(
+    counts = c.agg(
         active_customers=c.count(),
         purchasers=(c.orders > 0).cast("int64").sum(),
         repeat_purchasers=(c.orders >= 2).cast("int64").sum(),
-        omnichannel_customers=(c.channels >= 2).cast("int64").sum(),
-        **{column: c[column].sum() for column in ADDITIVE},
+        omnichannel_customers=(c.first_channel != c.last_channel).cast("int64").sum(),
     )
+    return counts.cross_join(additive)
 
 
 def _ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
@@ -139,37 +140,37 @@ def _period_start(day: ir.DateValue, grain: Grain) -> ir.DateValue:
     return day if grain == "day" else day.truncate({"week": "W", "month": "M"}[grain])
 
 
-def _per_customer(filters: Filters, by: list[str], *, grain: Grain | None = None) -> ir.Table:
-    """Revenue, orders and touches per customer and ``by`` keys (e.g. period, channel)."""
+def _activity(filters: Filters, *, grain: Grain | None = None) -> ir.Table:
     activity = apply_filters(derived("daily_activity"), filters, day_column="day")
     if grain is not None:
         activity = activity.mutate(period=_period_start(activity.day, grain))
-    return activity.group_by([*by, "customer_id"]).agg(
+    return activity
+
+
+def _totals_and_customers(activity: ir.Table, by: list[str]) -> ir.Table:
+    """Revenue, orders, touches and distinct active customers per ``by`` keys (e.g. period, channel).
+
+    The sums group the rows directly; only the distinct count needs the customers, and it needs
+    nothing else from them.
+    """
+    totals = activity.group_by(by).agg(
         revenue=(activity.gross_revenue + activity.refunds).sum(),
         orders=activity.orders.sum(),
         touches=activity.touches.sum(),
     )
-
-
-def _customers_per(per_customer: ir.Table, by: list[str]) -> ir.Table:
-    return per_customer.group_by(by).agg(
-        revenue=per_customer.revenue.sum(),
-        orders=per_customer.orders.sum(),
-        touches=per_customer.touches.sum(),
-        active_customers=per_customer.count(),
-    )
+    customers = activity.select(*by, "customer_id").distinct()
+    counts = customers.group_by(by).agg(active_customers=customers.count())
+    return totals.join(counts, by)
 
 
 def trend_expr(filters: Filters, *, grain: Grain) -> ir.Table:
     """Revenue, orders and active customers per period and channel (period = its first day)."""
-    per_customer = _per_customer(filters, ["period", "channel"], grain=grain)
-    return _customers_per(per_customer, ["period", "channel"]).order_by(["period", "channel"])
+    return _totals_and_customers(_activity(filters, grain=grain), ["period", "channel"]).order_by(["period", "channel"])
 
 
 def active_total_expr(filters: Filters, *, grain: Grain) -> ir.Table:
     """Distinct active customers per period over all selected channels (not a sum of channels)."""
-    per_customer = _per_customer(filters, ["period"], grain=grain)
-    return _customers_per(per_customer, ["period"]).order_by("period")
+    return _totals_and_customers(_activity(filters, grain=grain), ["period"]).order_by("period")
 
 
 def _period_end(period: pl.Expr, grain: Grain) -> pl.Expr:
@@ -201,7 +202,7 @@ def trend(engine: Engine, filters: Filters, *, grain: Grain | None = None) -> pl
 
 def channel_mix_expr(filters: Filters) -> ir.Table:
     """Revenue, touches and customers per channel in the period."""
-    mix = _customers_per(_per_customer(filters, ["channel"]), ["channel"])
+    mix = _totals_and_customers(_activity(filters), ["channel"])
     return mix.rename(customers="active_customers").order_by("channel")
 
 

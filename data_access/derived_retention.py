@@ -96,14 +96,16 @@ def _periods_schema() -> ibis.Schema:
 def customer_periods_all_channels_expr(*, grain: str) -> ir.Table:
     """One row per customer and period with any activity, all channels together, in customer order.
 
-    purchases: purchase events in the period. Per customer, over all history: first_period and
+    period and period_number as in the per-channel roll-up; purchases: purchase events in the period. Per customer, over all history: first_period and
     last_period with any activity, first_purchase_period and last_purchase_period (null for
     customers who never bought). Per row: the customer's previous_period and next_period with
     activity, and for periods with a purchase previous_purchase_period and next_purchase_period
     (null when there is none). Cohorts and lifecycle states are then a filter and one grouping.
     """
     rolled = ibis.table(_periods_schema(), name=period_table(grain))
-    per = rolled.group_by(["customer_id", "period_number"]).agg(purchases=rolled.purchases.sum().cast("int64"))
+    per = rolled.group_by(["customer_id", "period", "period_number"]).agg(
+        purchases=rolled.purchases.sum().cast("int64")
+    )
     bought = per.purchases > 0
     span = per.group_by("customer_id").agg(
         first_period=per.period_number.min(),

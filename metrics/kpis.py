@@ -16,12 +16,20 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
+import ibis
 import ibis.expr.types as ir
 import polars as pl
 
 from data_access.derived import derived
+from data_access.derived_retention import (
+    all_channels_period_table,
+    period_end,
+    period_number,
+    period_start,
+    period_table,
+)
 from metrics.engine import Engine
-from metrics.filters import Filters, apply_filters
+from metrics.filters import Filters, apply_filters, restrict_channels, restrict_customers
 
 Grain = Literal["day", "week", "month"]
 
@@ -147,30 +155,74 @@ def _activity(filters: Filters, *, grain: Grain | None = None) -> ir.Table:
     return activity
 
 
-def _totals_and_customers(activity: ir.Table, by: list[str]) -> ir.Table:
-    """Revenue, orders, touches and distinct active customers per ``by`` keys (e.g. period, channel).
+def _whole_periods(filters: Filters, grain: Grain) -> tuple[date | None, date | None]:
+    """First days of the first and last weeks or months wholly inside the date range (None: the
+    range is open on that side). The first can come after the last: no whole period."""
+    first = last = None
+    if filters.start is not None:
+        number = period_number(filters.start, grain)
+        first = period_start(number if period_start(number, grain) == filters.start else number + 1, grain)
+    if filters.end is not None:
+        number = period_number(filters.end, grain)
+        last = period_start(number if period_end(number, grain) == filters.end else number - 1, grain)
+    return first, last
 
-    The sums group the rows directly; only the distinct count needs the customers, and it needs
-    nothing else from them.
+
+def _count_customers(rows: ir.Table, by: list[str], *, distinct: bool = True) -> ir.Table:
+    if distinct:
+        rows = rows.select(*by, "customer_id").distinct()
+    return rows.group_by(by).agg(active_customers=rows.count())
+
+
+def active_customers_expr(filters: Filters, *, grain: Grain, by_channel: bool) -> ir.Table:
+    """Distinct active customers per period (and channel), period = its first day.
+
+    The customer-period roll-ups hold one row per customer and week or month (and channel), so a
+    period wholly inside the date range is a row count there; only the periods the range cuts at
+    either end group the days of the daily roll-up by customer. At a million customers and 90
+    days by week, 0.3 s instead of 2.5 s.
     """
-    totals = activity.group_by(by).agg(
+    by = ["period", "channel"] if by_channel else ["period"]
+    activity = _activity(filters, grain=grain)
+    if grain == "day":  # at most ~45 days (grain_for), and no roll-up by day
+        return _count_customers(activity, by, distinct=not by_channel)
+    first, last = _whole_periods(filters, grain)
+    if first is not None and last is not None and first > last:
+        return _count_customers(activity, by)
+    every_channel = not (by_channel or filters.channels)
+    rolled = derived(all_channels_period_table(grain) if every_channel else period_table(grain))
+    rolled = restrict_customers(restrict_channels(rolled, filters), filters)
+    cut = ibis.literal(False)
+    if first is not None:
+        rolled = rolled.filter(rolled.period >= ibis.literal(first))
+        cut |= activity.period < ibis.literal(first)
+    if last is not None:
+        rolled = rolled.filter(rolled.period <= ibis.literal(last))
+        cut |= activity.period > ibis.literal(last)
+    # Per channel the roll-up is one row per customer, period and channel; over all channels the
+    # all-channels roll-up is one per customer and period; channels picked by a filter need grouping.
+    whole = _count_customers(rolled, by, distinct=not (by_channel or every_channel))
+    return whole.union(_count_customers(activity.filter(cut), by))
+
+
+def _totals(activity: ir.Table, by: list[str]) -> ir.Table:
+    return activity.group_by(by).agg(
         revenue=(activity.gross_revenue + activity.refunds).sum(),
         orders=activity.orders.sum(),
         touches=activity.touches.sum(),
     )
-    customers = activity.select(*by, "customer_id").distinct()
-    counts = customers.group_by(by).agg(active_customers=customers.count())
-    return totals.join(counts, by)
 
 
 def trend_expr(filters: Filters, *, grain: Grain) -> ir.Table:
     """Revenue, orders and active customers per period and channel (period = its first day)."""
-    return _totals_and_customers(_activity(filters, grain=grain), ["period", "channel"]).order_by(["period", "channel"])
+    by = ["period", "channel"]
+    totals = _totals(_activity(filters, grain=grain), by)
+    return totals.join(active_customers_expr(filters, grain=grain, by_channel=True), by).order_by(by)
 
 
 def active_total_expr(filters: Filters, *, grain: Grain) -> ir.Table:
     """Distinct active customers per period over all selected channels (not a sum of channels)."""
-    return _totals_and_customers(_activity(filters, grain=grain), ["period"]).order_by("period")
+    return active_customers_expr(filters, grain=grain, by_channel=False).order_by("period")
 
 
 def _period_end(period: pl.Expr, grain: Grain) -> pl.Expr:
@@ -189,9 +241,9 @@ def trend(engine: Engine, filters: Filters, *, grain: Grain | None = None) -> pl
     """
     grain = grain or grain_for(filters)
     by_channel = engine.to_polars(trend_expr(filters, grain=grain))
-    total = engine.to_polars(active_total_expr(filters, grain=grain)).with_columns(
-        channel=pl.lit("all"), orders=pl.lit(None, pl.Int64)
-    )
+    revenue = by_channel.group_by("period").agg(pl.col("revenue").sum())
+    total = engine.to_polars(active_total_expr(filters, grain=grain)).join(revenue, on="period", how="left")
+    total = total.with_columns(channel=pl.lit("all"), orders=pl.lit(None, pl.Int64))
     columns = ["period", "channel", "revenue", "orders", "active_customers"]
     types = {"orders": pl.Int64, "active_customers": pl.Int64}
     result = pl.concat([by_channel.select(columns).cast(types), total.select(columns).cast(types)])
@@ -202,7 +254,8 @@ def trend(engine: Engine, filters: Filters, *, grain: Grain | None = None) -> pl
 
 def channel_mix_expr(filters: Filters) -> ir.Table:
     """Revenue, touches and customers per channel in the period."""
-    mix = _totals_and_customers(_activity(filters), ["channel"])
+    activity = _activity(filters)
+    mix = _totals(activity, ["channel"]).join(_count_customers(activity, ["channel"]), "channel")
     return mix.rename(customers="active_customers").order_by("channel")
 
 
@@ -224,6 +277,8 @@ def portable_expressions() -> dict[str, ir.Expr]:
         "kpis.trend": trend_expr(f, grain="week"),
         "kpis.trend_month": trend_expr(f, grain="month"),
         "kpis.active_total": active_total_expr(f, grain="day"),
+        "kpis.active_total_week": active_total_expr(f, grain="week"),
+        "kpis.active_total_all_channels": active_total_expr(Filters(start=f.start, end=f.end), grain="month"),
         "kpis.channel_mix": channel_mix_expr(f),
     }
 

@@ -67,16 +67,17 @@ def engagement_expr(filters: Filters, *, as_of: date) -> ir.Table:
     """Per customer: channels_used up to ``as_of`` and CSAT answers (csat_responses, csat_positive).
 
     Channels come from the small customer-channel roll-up (first use per channel); answers from the
-    daily roll-up's few survey rows. Customers without a CSAT answer have zero responses.
+    feedback roll-up (a few hundred thousand rows at a million customers, where the daily roll-up
+    has tens of millions). Customers without a CSAT answer have zero responses.
     """
     end = datetime.combine(as_of + timedelta(days=1), time.min)
     used = restrict_customers(restrict_channels(derived("customer_channels"), filters), filters)
     used = used.filter(used.first_at < ibis.literal(end))
     channels = used.group_by("customer_id").agg(channels_used=ibis._.count())
-    answers = restrict_customers(restrict_channels(derived("daily_activity"), filters), filters)
-    answers = answers.filter((answers.csat_responses > 0) & (answers.day <= ibis.literal(as_of)))
+    answers = restrict_customers(restrict_channels(derived("feedback_events"), filters), filters)
+    answers = answers.filter(answers.csat_score.notnull() & (answers.day <= ibis.literal(as_of)))
     csat = answers.group_by("customer_id").agg(
-        csat_responses=answers.csat_responses.sum(), csat_positive=answers.csat_positive.sum()
+        csat_responses=answers.count(), csat_positive=(answers.csat_score >= 4).cast("int64").sum()
     )
     joined = channels.left_join(csat, "customer_id")
     return joined.select(

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from data_access.store import Store
 from metrics.filters import Filters
 from metrics.kpis import channel_mix, kpis, trend
 from tests.factories import four_customers_store
@@ -101,3 +102,41 @@ def test_channel_mix_shares(store):
     assert revenue_share["web"] == pytest.approx(100 / 210 * 100)
     # touches exclude purchases, refunds and surveys: A's page view and support contact, C's email open
     assert touch_share == pytest.approx({"web": 100 / 3, "store": 0.0, "support": 100 / 3, "email": 100 / 3})
+
+
+@pytest.fixture(scope="module")
+def demo(demo_store) -> Store:
+    return Store(demo_store)
+
+
+def _active_customers_directly(store, filters: Filters, grain: str) -> pl.DataFrame:
+    """Distinct customers per period and channel, and per period, from every event: no roll-up."""
+    events = store.connection.sql("SELECT customer_id, channel, CAST(occurred_at AS DATE) AS day FROM events").pl()
+    events = events.filter(pl.col("day").is_between(filters.start, filters.end))
+    if filters.channels:
+        events = events.filter(pl.col("channel").is_in(filters.channels))
+    period = pl.col("day").dt.truncate({"day": "1d", "week": "1w", "month": "1mo"}[grain]).alias("period")
+    events = events.with_columns(period)
+    by_channel = events.group_by("period", "channel").agg(active_customers=pl.col("customer_id").n_unique())
+    total = events.group_by("period").agg(active_customers=pl.col("customer_id").n_unique())
+    return pl.concat([by_channel, total.with_columns(channel=pl.lit("all")).select(by_channel.columns)])
+
+
+@pytest.mark.parametrize("grain", ["day", "week", "month"])
+@pytest.mark.parametrize(
+    ("start", "end", "channels"),
+    [
+        (date(2025, 7, 1), date(2025, 9, 30), ()),  # whole months; weeks cut at both ends
+        (date(2025, 7, 7), date(2025, 8, 3), ()),  # whole weeks (Monday to Sunday); months cut
+        (date(2025, 7, 9), date(2025, 7, 12), ()),  # inside one week: no whole period
+        (date(2025, 6, 18), date(2025, 9, 2), ("store", "web")),  # a channel filter, every end cut
+    ],
+)
+def test_trend_active_customers_equal_a_direct_distinct_count(demo, grain, start, end, channels):
+    # Whole periods are counted from the customer-period roll-ups and cut ones from the daily one;
+    # every combination must give what counting distinct customers in the raw events gives.
+    filters = Filters(start=start, end=end, channels=channels)
+    result = trend(demo, filters, grain=grain).select("period", "channel", "active_customers")
+    expected = _active_customers_directly(demo, filters, grain)
+    keys = ["period", "channel"]
+    assert_frame_equal(result.sort(keys), expected.sort(keys).cast({"active_customers": pl.Int64}))

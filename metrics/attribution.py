@@ -5,7 +5,8 @@ journeys and which ones the filters select). A purchase with no touch in its loo
 nothing to credit and is left out of every model, so every model splits the same total.
 
 - heuristics (first, last, linear, position 40/20/40, time decay with a 7-day half-life) weight
-  each touch in the engine and sum the weights per channel;
+  each touch in the engine, at build time (``journey_credits``: a weight depends only on its
+  journey), and the filtered journeys' weights are summed per channel;
 - Markov and Shapley are solved here, in numpy, on journeys aggregated to distinct collapsed paths
   (a channel set is a function of the path), so their cost does not grow with the journey count;
 - 95% intervals for Markov and Shapley resample journeys with replacement: a multinomial draw of
@@ -40,15 +41,13 @@ from scipy import sparse
 from data_access.derived import derived
 from data_access.derived_journeys import PATH_SEPARATOR
 from metrics.engine import Engine
-from metrics.filters import Filters
+from metrics.filters import Filters, restrict_days
 from metrics.journeys import journeys_in_view
 
 Model = Literal["first", "last", "linear", "position", "time-decay", "markov", "shapley"]
 
 MODELS: tuple[str, ...] = ("first", "last", "linear", "position", "time-decay", "markov", "shapley")
 HEURISTICS: tuple[str, ...] = MODELS[:5]
-HALF_LIFE_DAYS = 7.0
-POSITION_ENDS, POSITION_MIDDLE = 0.4, 0.2
 DEFAULT_BOOTSTRAP = 200
 MAX_SHAPLEY_CHANNELS = 20
 RARE_CELL = 32
@@ -71,39 +70,18 @@ ASSUMPTIONS = {
 }
 
 
-def _float(value: float) -> ir.FloatingValue:
-    # Spark reads a bare 0.4 as a decimal; the weights must stay doubles.
-    return ibis.literal(value).cast("float64")
-
-
 def heuristic_expr(filters: Filters) -> ir.Table:
     """Credited conversions and revenue per channel for the five heuristic models (wide)."""
     journeys = journeys_in_view(filters)
-    converting = journeys.filter(journeys.converted & (journeys.touches > 0)).select("journey_id", "revenue")
-    t = derived("journey_touches").join(converting, "journey_id")
-    n, k = t.touches.cast("float64"), t.touch_number
-    is_first, is_last = k == 1, k == t.touches
-    decay = _float(2.0).pow(-t.days_to_end / _float(HALF_LIFE_DAYS))
-    t = t.mutate(decay=decay)
-    weights = {
-        "first": is_first.cast("float64"),
-        "last": is_last.cast("float64"),
-        "linear": _float(1.0) / n,
-        "position": ibis.cases(
-            (t.touches == 1, _float(1.0)),
-            (t.touches == 2, _float(0.5)),
-            (is_first | is_last, _float(POSITION_ENDS)),
-            else_=_float(POSITION_MIDDLE) / (n - _float(2.0)),
-        ),
-        "time-decay": t.decay / t.decay.sum().over(ibis.window(group_by=t.journey_id)),
-    }
-    weighted = t.mutate(**{model.replace("-", "_"): weight for model, weight in weights.items()})
+    converting = journeys.filter(journeys.converted & (journeys.touches > 0)).select("journey_id")
+    # The day filter first: it skips most credit rows before the semi-join looks at them.
+    credits = restrict_days(derived("journey_credits"), filters, column="day").semi_join(converting, "journey_id")
     metrics = {}
-    for model in weights:
-        weight = weighted[model.replace("-", "_")]
+    for model in HEURISTICS:
+        weight = credits[model.replace("-", "_")]
         metrics[f"{weight.get_name()}__conversions"] = weight.sum()
-        metrics[f"{weight.get_name()}__revenue"] = (weight * weighted.revenue).sum()
-    return weighted.group_by("channel").agg(**metrics)
+        metrics[f"{weight.get_name()}__revenue"] = (weight * credits.revenue).sum()
+    return credits.group_by("channel").agg(**metrics)
 
 
 def paths_expr(filters: Filters) -> ir.Table:

@@ -140,6 +140,8 @@ def journey_touches_expr(*, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> ir.Ta
         next_channel=t.next_channel,
         hours_to_next=_seconds_between(t.next_at, t.occurred_at) / 3600,
         days_to_end=_seconds_between(t.ended_at, t.occurred_at) / SECONDS_PER_DAY,
+        # The journey's day (as in the journey table): a date range narrows touches without a join.
+        day=t.ended_at.date(),
     )
 
 

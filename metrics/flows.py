@@ -20,7 +20,7 @@ Definitions (journeys as in ``metrics.journeys``; the same global filters select
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Literal
 
 import ibis
@@ -30,7 +30,7 @@ import polars as pl
 from data_access.derived import derived
 from metrics.engine import Engine
 from metrics.filters import Filters
-from metrics.journeys import DROP_OFF, journeys_in_view
+from metrics.journeys import DROP_OFF, journeys_in_view, touches_of
 
 Basis = Literal["first", "most_frequent"]
 ConvertBy = Literal["conversion_channel", "first_channel"]
@@ -48,10 +48,6 @@ TIME_BUCKETS: tuple[tuple[str, float | None], ...] = (
 )
 
 
-def _touches_in_view(filters: Filters) -> ir.Table:
-    return derived("journey_touches").semi_join(journeys_in_view(filters).select("journey_id"), "journey_id")
-
-
 def transitions_expr(filters: Filters, *, collapse: bool = True) -> ir.Table:
     """Transition counts between states: start, channels, purchase and drop-off."""
     journeys = journeys_in_view(filters)
@@ -60,11 +56,12 @@ def transitions_expr(filters: Filters, *, collapse: bool = True) -> ir.Table:
         from_state=ibis.literal(START),
         to_state=ibis.ifelse(journeys.touches > 0, journeys.first_channel, ibis.literal(PURCHASE)),
     ).agg(transitions=ibis._.count())
-    touches = _touches_in_view(filters)
+    touches = touches_of(filters)
     moves = touches.filter(touches.next_channel.notnull())
     if collapse:
         moves = moves.filter(moves.next_channel != moves.channel)
-    between = moves.group_by(from_state=moves.channel, to_state=moves.next_channel).agg(
+    # The touch table's channel is non-null, the other parts' states are not: a union needs one type.
+    between = moves.group_by(from_state=moves.channel.cast("string"), to_state=moves.next_channel).agg(
         transitions=ibis._.count()
     )
     ends = touched.group_by(
@@ -111,7 +108,7 @@ def cross_channel_expr(filters: Filters, *, basis: Basis = "first") -> ir.Table:
     """Converting journeys per month, journey channel and purchase channel, with revenue."""
     journeys = journeys_in_view(filters)
     converting = journeys.filter(journeys.converted & (journeys.touches > 0))
-    touches = derived("journey_touches").semi_join(converting.select("journey_id"), "journey_id")
+    touches = touches_of(filters, converting)
     labelled = converting.join(_journey_channel(converting, touches, basis=basis), "journey_id")
     return labelled.group_by(
         month=labelled.day.truncate("M"),
@@ -172,6 +169,13 @@ def research_expr(filters: Filters, *, purchase_channel: str, touch_channel: str
     journeys = journeys_in_view(filters)
     purchases = journeys.filter(journeys.converted & (journeys.conversion_channel == purchase_channel))
     touches = derived("journey_touches")
+    # Touches of any journey count, so the range is widened by the window, not read from touch days.
+    if filters.start is not None:
+        touches = touches.filter(touches.occurred_at >= ibis.literal(datetime.combine(filters.start, time.min))
+                                 - ibis.interval(days=within_days))
+    if filters.end is not None:
+        touches = touches.filter(touches.occurred_at < ibis.literal(datetime.combine(filters.end + timedelta(days=1),
+                                                                                     time.min)))
     touches = touches.filter(touches.channel == touch_channel)
     if event_types:
         touches = touches.filter(touches.event_type.isin(event_types))
@@ -216,7 +220,7 @@ def _distribution(table: ir.Table, *, channel: ir.StringValue, hours: ir.Floatin
 
 
 def time_between_expr(filters: Filters, *, collapse: bool = False) -> ir.Table:
-    touches = _touches_in_view(filters)
+    touches = touches_of(filters)
     gaps = touches.filter(touches.next_channel.notnull())
     if collapse:
         gaps = gaps.filter(gaps.next_channel != gaps.channel)

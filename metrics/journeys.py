@@ -78,6 +78,21 @@ def journeys_in_view(filters: Filters) -> ir.Table:
     return j
 
 
+def touches_of(filters: Filters, journeys: ir.Table | None = None) -> ir.Table:
+    """The touch rows of ``journeys``, a selection of the journeys in view (default: all of them).
+
+    A touch carries its journey's day, so the date range narrows the touch table with a plain
+    filter first and the semi-join on journey ids, a hash probe per touch, only sees the range's
+    touches; nothing but the date range selecting the journeys, it is left out.
+    """
+    touches = restrict_days(derived("journey_touches"), filters, column="day")
+    if journeys is None:
+        if not (filters.channels or filters.regions or filters.segments or filters.segment_rule):
+            return touches
+        journeys = journeys_in_view(filters)
+    return touches.semi_join(journeys.select("journey_id"), "journey_id")
+
+
 def _selected_journeys(filters: Filters, *, direction: Direction, purchase_channel: str) -> ir.Table:
     j = journeys_in_view(filters)
     if direction == "backward":
@@ -121,7 +136,9 @@ def flows_expr(filters: Filters, *, steps: int = DEFAULT_STEPS, direction: Direc
     """
     _check_steps(steps)
     selected = _selected_journeys(filters, direction=direction, purchase_channel=purchase_channel)
-    touches = derived("journey_touches").semi_join(selected.select("journey_id"), "journey_id")
+    # The join with the selected journeys at the end selects the touches too: joining only the few
+    # steps in the window is cheaper than a semi-join of every touch first.
+    touches = restrict_days(derived("journey_touches"), filters, column="day")
     rows = _positions(touches, collapse=collapse)
     anchor_at = _parse_anchor(start) if direction == "forward" else None
     if anchor_at is not None:
@@ -267,7 +284,7 @@ def _journeys_with_anchor(filters: Filters, *, direction: Direction, start: str,
     anchor_at = _parse_anchor(start) if direction == "forward" else None
     if anchor_at is None:
         return selected
-    anchors = _anchor_touches(derived("journey_touches"), anchor_at)
+    anchors = _anchor_touches(restrict_days(derived("journey_touches"), filters, column="day"), anchor_at)
     return selected.semi_join(anchors.select("journey_id"), "journey_id")
 
 

@@ -101,13 +101,13 @@ def _check(
 
 def qualifying_expr(filters: Filters, *, period: Period, activity: Activity, channel: str | None,
                     neighbours: bool = False) -> ir.Table:
-    """Distinct (customer_id, period_number) with qualifying activity, over all of history, with
-    the customer's first and last such period (first_period, last_period); with ``neighbours``
-    also the ones just before and after this one (previous_period, next_period; null at the ends).
+    """Distinct (customer_id, period_number) with qualifying activity, over all of history, with the
+    customer's first and last such period (first_period, last_period) or, with ``neighbours``, the
+    ones just before and after this one (previous_period, next_period; null at the ends).
 
     History is not cut to the date range: a customer first seen two years ago is not "new" today.
     """
-    wanted = ("first_period", "last_period", *(("previous_period", "next_period") if neighbours else ()))
+    wanted = ("previous_period", "next_period") if neighbours else ("first_period", "last_period")
     if channel is None and not filters.channels:
         rows = restrict_customers(derived(all_channels_period_table(period)), filters)
         if activity == "purchase":
@@ -123,12 +123,11 @@ def qualifying_expr(filters: Filters, *, period: Period, activity: Activity, cha
         rolled = rolled.filter(rolled.channel == channel)
     rolled = restrict_customers(restrict_channels(rolled, filters), filters)
     act = rolled.select("customer_id", "period_number").distinct()
-    span = act.group_by("customer_id").agg(first_period=act.period_number.min(), last_period=act.period_number.max())
     if neighbours:
-        # DuckDB computes a window even when no later step reads it: only when asked.
         in_order = ibis.window(group_by="customer_id", order_by="period_number")
-        act = act.mutate(previous_period=act.period_number.lag().over(in_order),
-                         next_period=act.period_number.lead().over(in_order))
+        return act.mutate(previous_period=act.period_number.lag().over(in_order),
+                          next_period=act.period_number.lead().over(in_order))
+    span = act.group_by("customer_id").agg(first_period=act.period_number.min(), last_period=act.period_number.max())
     return act.join(span, "customer_id")
 
 

@@ -356,20 +356,21 @@ def _newton_polish(objective: Callable, theta: np.ndarray, hessian: np.ndarray,
     Each step's change of gradient corrects the Hessian (a BFGS update), so the steps speed up
     as they go instead of keeping the sample's error.
     """
-    gradient = None
+    previous = None  # the last step and the gradient it started from
     for _ in range(_POLISH_STEPS):
         f, g = objective(theta)
         if not (np.isfinite(f) and np.all(np.isfinite(g))) or np.any(np.abs(theta) >= _LOG_BOUND):
             return None
         if np.max(np.abs(g)) < _POLISH_TOL:
             return theta, float(f), True
-        if gradient is not None:
+        if previous is not None:
+            step, gradient = previous
             hessian = _bfgs_update(hessian, step, g - gradient)
         try:
             step = -cho_solve(cho_factor(hessian), g)
         except np.linalg.LinAlgError:
             return None
-        theta, gradient = theta + step, g
+        theta, previous = theta + step, (step, g)
     return None
 
 

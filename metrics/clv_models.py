@@ -442,12 +442,23 @@ def _scaled_tail(model: BgNbdFit, x: np.ndarray, age: np.ndarray, t: np.ndarray)
 def _scaled_tail_raw(r, alpha, a, b, x, age, t):
     z = t / (alpha + age + t)
     c = a + b + x - 1.0
-    log_pow = (a - 1.0) * np.log1p(-z)
-    f = hyp2f1(a - 1.0, a + b - 1.0 - r, c, z)
-    # 1 − (1−z)^{a−1} F written as [1 − (1−z)^{a−1}] − (1−z)^{a−1} (F − 1): both parts are small
-    # for small t, so nothing cancels.
-    bracket = -np.expm1(log_pow) - np.exp(log_pow) * (f - 1.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        bracket = _one_minus_power_times(a - 1.0, hyp2f1(a - 1.0, a + b - 1.0 - r, c, z), z)
+    bad = ~np.isfinite(bracket)
+    if np.any(bad):
+        # With a and b in the millions (a fit whose dropout the data cannot tell from a constant
+        # rate) F overflows where (1−z)^{a−1} underflows. Euler's transformation,
+        # (1−z)^{a−1} F(a−1, a+b−1−r; c; z) = (1−z)^{x+r} F(b+x, x+r; c; z), has neither.
+        zb, xb, cb = (np.broadcast_to(v, bracket.shape)[bad] for v in (z, x, c))
+        bracket[bad] = _one_minus_power_times(xb + r, hyp2f1(b + xb, xb + r, cb, zb), zb)
     return c / (a - 1.0) * bracket
+
+
+def _one_minus_power_times(exponent, f, z):
+    # 1 − (1−z)^e F written as [1 − (1−z)^e] − (1−z)^e (F − 1): both parts are small for small t,
+    # so nothing cancels.
+    log_pow = exponent * np.log1p(-z)
+    return -np.expm1(log_pow) - np.exp(log_pow) * (f - 1.0)
 
 
 def expected_purchases(model: BgNbdFit, t) -> np.ndarray:

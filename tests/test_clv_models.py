@@ -326,6 +326,24 @@ def test_large_frequencies_stay_finite_and_sensible():
     assert e13[0] == pytest.approx(integral, rel=1e-6)
 
 
+def test_expectations_stay_finite_when_dropout_parameters_run_to_millions():
+    # A 300-customer, 6-month demo fits a = 1.1e6, b = 1.6e7: the hypergeometric function
+    # overflows where (1 - z)^(a - 1) underflows, and every predicted CLV used to be NaN.
+    # Euler's transformation takes over there; where both forms are finite they agree.
+    x, tx, T = np.array([0.0, 1.0, 3.0, 10.0]), np.array([0.0, 5.0, 20.0, 50.0]), np.array([18.4, 20.0, 40.0, 60.0])
+    horizon = np.array([4.345, 26.0, 52.0])
+    huge = BgNbdFit(r=1.03, alpha=9.43, a=1.13e6, b=1.57e7)
+    expected = conditional_expected_purchases(huge, x[:, None], tx[:, None], T[:, None], t=horizon)
+    assert np.all(np.isfinite(expected)) and np.all(expected > 0)
+    assert np.all(np.diff(expected, axis=1) > 0)  # more weeks, more purchases
+    # Dropout probability a / (a + b) = 6.7% per purchase: close to a = 1.13e4, b = 1.57e5, which
+    # the direct form still evaluates, and below the no-dropout Poisson-gamma rate r / alpha.
+    smaller = BgNbdFit(r=1.03, alpha=9.43, a=1.13e4, b=1.57e5)
+    nearby = conditional_expected_purchases(smaller, x[:, None], tx[:, None], T[:, None], t=horizon)
+    np.testing.assert_allclose(expected, nearby, rtol=1e-3)
+    assert np.all(expected < (huge.r + x[:, None]) / (huge.alpha + T[:, None]) * horizon)
+
+
 def test_expectations_are_continuous_through_a_equal_one():
     # (a + b − 1) / (a − 1) × [...] is 0/0 at a = 1; the limit must join both sides smoothly.
     def values(a):

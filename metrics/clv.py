@@ -296,7 +296,8 @@ def fit_summary(frame: pl.DataFrame, *, as_of: date) -> ClvFit:
         return ClvFit(**counts, bgnbd=bgnbd, problem=str(exc))
     # Gamma-Gamma assumes spend does not depend on frequency; a strong correlation warns otherwise.
     repeat = (x > 0) & (spend > 0)
-    correlation = float(np.corrcoef(x[repeat], spend[repeat])[0, 1]) if repeat.sum() > 2 else math.nan
+    with np.errstate(invalid="ignore", divide="ignore"):  # a constant column has no correlation: nan
+        correlation = float(np.corrcoef(x[repeat], spend[repeat])[0, 1]) if repeat.sum() > 2 else math.nan
     return ClvFit(**counts, bgnbd=bgnbd, gamma_gamma=gamma_gamma,
                   spend_frequency_correlation=None if math.isnan(correlation) else correlation)
 

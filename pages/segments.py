@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from data_access.cached import compute, settings
+from data_access.cached import compute, compute_shared, settings
 from metrics import segment_comparison, segments
 from metrics.catalog import catalog
 from metrics.clv_models import DEFAULT_HORIZON_MONTHS
@@ -60,7 +60,7 @@ def _build() -> None:
     st.subheader("Export members")
     columns = st.multiselect("Facts to include besides customer_id", segments.EXPORT_COLUMNS,
                              default=["region", "orders", "net_revenue", "last_purchase_at", "rfm_segment"])
-    members = compute(segments.members, rule=rule, columns=tuple(columns))
+    members = compute_shared(segments.members, rule=rule, columns=tuple(columns))
     members_downloads(members, name=(st.session_state.get("editing") or {}).get("name", "segment"))
     st.caption(f"{len(members):,} members × {len(members.columns)} columns. Personal identifiers are not exported.")
     st.dataframe(members.head(200), hide_index=True, width="stretch")

@@ -133,9 +133,11 @@ def _derived_schema(name: str) -> ibis.Schema:
 
 
 def missing_derived_tables(backend: ibis.BaseBackend) -> list[str]:
-    """Derived tables this version needs that the store lacks (built by an older version)."""
+    """Derived tables this version needs that the store lacks, or holds without a column this
+    version reads (both: built by an older version)."""
     present = set(backend.list_tables())
-    return [name for name in DERIVED_TABLES if name not in present]
+    return [name for name in DERIVED_TABLES
+            if name not in present or not set(_derived_schema(name).names) <= set(backend.get_schema(name).names)]
 
 
 def store_readiness(store: Store) -> tuple[bool, tuple[str, ...]]:

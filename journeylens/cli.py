@@ -71,7 +71,8 @@ def _open_for_reading(db: Path) -> Store:
     if not store.has_data():
         raise UsageError(f"the store {db} holds no events yet: `journeylens demo --db {db}` or `journeylens load`")
     if missing := missing_derived_tables(store.backend):
-        raise UsageError(f"the store {db} lacks {', '.join(missing)} (built by an older version): "
+        raise UsageError(f"the store {db} has missing or out-of-date derived tables ({', '.join(missing)}), "
+                         "built by an older version: "
                          f"run `journeylens build --db {db}`")
     return store
 

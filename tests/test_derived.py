@@ -75,6 +75,9 @@ def test_a_build_without_a_scorer_and_an_older_store(tmp_path):
         assert writable.to_polars(derived("customer_clv_scores"))["p_alive"].null_count() == 3
         writable.backend.drop_table("customer_clv_scores")
         assert missing_derived_tables(writable.backend) == ["customer_clv_scores"]
+        # A table of an older shape counts as missing too: queries would fail on the absent column.
+        writable.connection.execute("ALTER TABLE journey_touches DROP COLUMN day")
+        assert missing_derived_tables(writable.backend) == ["journey_touches", "customer_clv_scores"]
 
 
 def test_the_build_stores_the_scores_the_value_page_computes(demo_store):

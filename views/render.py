@@ -110,8 +110,8 @@ def chart(fig: go.Figure, data: pl.DataFrame, *, name: str, definition: str, fil
 def outdated_store_notice(store_path: str, missing: list[str]) -> None:
     st.title("Journeylens")
     st.warning(
-        f"The store at `{store_path}` was built by an older version of Journeylens and lacks "
-        f"{', '.join(missing)}. Rebuild its derived tables (your data stays as it is):\n\n"
+        f"The store at `{store_path}` was built by an older version of Journeylens: these derived tables "
+        f"are missing or out of date: {', '.join(missing)}. Rebuild them (your data stays as it is):\n\n"
         f"```\njourneylens build --db {store_path}\n```\n\nthen reload this page.",
         icon=":material/update:",
     )

@@ -30,12 +30,21 @@ def settings() -> Settings:
     return load_settings()
 
 
+# The connection opened last for each store path.
+_latest: dict[str, Store] = {}
+
+
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _open_store(path: str, version: int) -> Store:
-    # ``version`` is only part of the key: a swapped-in file opens a new connection.
+    # ``version`` is only part of the key: a swapped-in file opens a new connection. DuckDB gives
+    # every connection to one path in a process the database already open there, so while the
+    # previous version's connection lives a new one would still read the replaced file: close it.
     del version
+    if (previous := _latest.pop(path, None)) is not None:
+        previous.close()
     pin_utc()
-    return Store(path, threads=settings().engine_threads)
+    _latest[path] = Store(path, threads=settings().engine_threads)
+    return _latest[path]
 
 
 def current_store() -> Store | None:

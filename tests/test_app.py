@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from data_access.derived import build_derived_tables
 from data_access.store import writable_store
 from tests.apptest import app as _app
 from tests.factories import four_customers_store
@@ -81,6 +82,23 @@ def test_page_explains_an_empty_store(page, tmp_path, monkeypatch):
     at.switch_page(page).run()
     assert not at.exception
     assert "journeylens demo" in at.info[0].value
+
+
+def test_a_rebuild_is_picked_up_by_the_running_app(tmp_path, monkeypatch):
+    # A store whose derived tables are of an older shape asks for `journeylens build`; once the
+    # build swaps in the new file, the same app process shows the pages without a restart.
+    path = tmp_path / "older.duckdb"
+    four_customers_store(path).close()
+    with writable_store(path) as store:
+        store.connection.execute("ALTER TABLE journey_touches DROP COLUMN day")
+    at = _app(path, monkeypatch).run()
+    assert not at.exception
+    assert "journey_touches" in at.warning[0].value and f"journeylens build --db {path}" in at.warning[0].value
+    with writable_store(path) as store:
+        build_derived_tables(store.backend, progress=lambda _: None)
+    at.run()
+    assert not at.exception and not at.warning
+    assert _metrics(at)["Active customers"] == "4"  # A, B, C and D: the default 90 days hold February and March
 
 
 def test_missing_store_explains_how_to_create_it(tmp_path, monkeypatch):

@@ -135,9 +135,11 @@ def _derived_schema(name: str) -> ibis.Schema:
 def missing_derived_tables(backend: ibis.BaseBackend) -> list[str]:
     """Derived tables this version needs that the store lacks, or holds without a column this
     version reads (both: built by an older version)."""
-    present = set(backend.list_tables())
-    return [name for name in DERIVED_TABLES
-            if name not in present or not set(_derived_schema(name).names) <= set(backend.get_schema(name).names)]
+    # One catalogue query: a schema lookup per table costs 80 ms, over a second for every table.
+    columns = backend.sql("SELECT table_name, column_name FROM information_schema.columns").to_polars()
+    present = columns.group_by("table_name").agg(pl.col("column_name"))
+    present = dict(zip(present["table_name"], present["column_name"].to_list(), strict=True))
+    return [name for name in DERIVED_TABLES if not set(_derived_schema(name).names) <= set(present.get(name, ()))]
 
 
 def store_readiness(store: Store) -> tuple[bool, tuple[str, ...]]:

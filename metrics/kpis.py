@@ -179,8 +179,8 @@ def active_customers_expr(filters: Filters, *, grain: Grain, by_channel: bool) -
 
     The customer-period roll-ups hold one row per customer and week or month (and channel), so a
     period wholly inside the date range is a row count there; only the periods the range cuts at
-    either end group the days of the daily roll-up by customer. At a million customers and 90
-    days by week, 0.3 s instead of 2.5 s.
+    either end group the days of the daily roll-up by customer. At a million customers, 90 days
+    by week, the trend's two queries take 0.8–1.0 s instead of 2.5 s.
     """
     by = ["period", "channel"] if by_channel else ["period"]
     activity = _activity(filters, grain=grain)

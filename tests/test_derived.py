@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from data_access.derived import build_derived_tables, derived, missing_derived_tables
 from data_access import store as store_module
+from data_access.derived import build_derived_tables, derived, missing_derived_tables
 from data_access.store import Store, writable_store
 from metrics import clv
 from metrics.filters import Filters

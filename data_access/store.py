@@ -21,6 +21,7 @@ import duckdb
 import ibis
 import ibis.expr.types as ir
 import polars as pl
+import sqlglot
 
 from data_access.schema import BASE_TABLES
 
@@ -144,18 +145,13 @@ def _copy_compacted(source: Path, target: Path) -> None:
     target.unlink(missing_ok=True)
     connection = duckdb.connect()
     try:
-        # ATTACH takes no bound parameters: the paths go in as quoted string literals.
-        connection.execute(f"ATTACH {_string_literal(str(source))} AS source (READ_ONLY)")
-        connection.execute(f"ATTACH {_string_literal(str(target))} AS target")
+        # ATTACH takes no bound parameters: the paths go in as string literals that SQLGlot quotes.
+        connection.execute(f"ATTACH {_string_literal(source)} AS source (READ_ONLY)")
+        connection.execute(f"ATTACH {_string_literal(target)} AS target")
         connection.execute("COPY FROM DATABASE source TO target")
     finally:
         connection.close()
 
 
-def _string_literal(text: str) -> str:
-    """``text`` as a SQL string literal: quotes doubled, the only escape DuckDB reads in one.
-
-    >>> _string_literal("it's.duckdb")
-    "'it''s.duckdb'"
-    """
-    return "'" + text.replace("'", "''") + "'"
+def _string_literal(path: Path) -> str:
+    return sqlglot.exp.Literal.string(str(path)).sql(dialect="duckdb")

@@ -20,7 +20,8 @@ Definitions (journeys as in ``metrics.journeys``; the same global filters select
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+import dataclasses
+from datetime import date, timedelta
 from typing import Literal
 
 import ibis
@@ -29,7 +30,7 @@ import polars as pl
 
 from data_access.derived import derived
 from metrics.engine import Engine
-from metrics.filters import Filters
+from metrics.filters import Filters, restrict_times
 from metrics.journeys import DROP_OFF, journeys_in_view, touches_of
 
 Basis = Literal["first", "most_frequent"]
@@ -168,14 +169,10 @@ def research_expr(filters: Filters, *, purchase_channel: str, touch_channel: str
                   event_types: tuple[str, ...] = ()) -> ir.Table:
     journeys = journeys_in_view(filters)
     purchases = journeys.filter(journeys.converted & (journeys.conversion_channel == purchase_channel))
-    touches = derived("journey_touches")
     # Touches of any journey count, so the range is widened by the window, not read from touch days.
-    if filters.start is not None:
-        touches = touches.filter(touches.occurred_at >= ibis.literal(datetime.combine(filters.start, time.min))
-                                 - ibis.interval(days=within_days))
-    if filters.end is not None:
-        touches = touches.filter(touches.occurred_at < ibis.literal(datetime.combine(filters.end + timedelta(days=1),
-                                                                                     time.min)))
+    widened = filters if filters.start is None else dataclasses.replace(
+        filters, start=filters.start - timedelta(days=within_days))
+    touches = restrict_times(derived("journey_touches"), widened)
     touches = touches.filter(touches.channel == touch_channel)
     if event_types:
         touches = touches.filter(touches.event_type.isin(event_types))

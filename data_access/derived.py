@@ -132,11 +132,11 @@ def _derived_schema(name: str) -> ibis.Schema:
     return DERIVED_TABLES[name]().schema()
 
 
-def missing_derived_tables(backend: ibis.BaseBackend) -> list[str]:
+def missing_derived_tables(store: Store) -> list[str]:
     """Derived tables this version needs that the store lacks, or holds without a column this
     version reads (both: built by an older version)."""
     # One catalogue query: a schema lookup per table costs 80 ms, over a second for every table.
-    columns = backend.sql("SELECT table_name, column_name FROM information_schema.columns").to_polars()
+    columns = store.to_polars(store.backend.sql("SELECT table_name, column_name FROM information_schema.columns"))
     present = columns.group_by("table_name").agg(pl.col("column_name"))
     present = dict(zip(present["table_name"], present["column_name"].to_list(), strict=True))
     return [name for name in DERIVED_TABLES if not set(_derived_schema(name).names) <= set(present.get(name, ()))]
@@ -147,7 +147,7 @@ def store_readiness(store: Store) -> tuple[bool, tuple[str, ...]]:
 
     One function so the app can cache both answers per store version instead of asking on each run.
     """
-    return store.has_data(), tuple(missing_derived_tables(store.backend))
+    return store.has_data(), tuple(missing_derived_tables(store))
 
 
 def derived(name: str) -> ir.Table:

@@ -88,23 +88,57 @@ def feedback_events_expr() -> ir.Table:
     )
 
 
+def channel_bits_expr() -> ir.Table:
+    """One row per channel in the events with its bit in the channel masks (1, 2, 4, … by name).
+
+    The contract check holds the events to the configured channels, at most MAX_CHANNELS (63) of
+    them, so every bit fits an int64.
+    """
+    e = unified("events")
+    channels = e.select("channel").distinct()
+    # Ibis numbers rows from 0.
+    numbered = channels.mutate(position=ibis.row_number().over(order_by=channels.channel))
+    return numbered.select("channel", bit=ibis.literal(1, "int64") << numbered.position)
+
+
+def channel_bits_table() -> ir.Table:
+    return ibis.table(_schema_of("channel_bits"), name="channel_bits")
+
+
+def channel_mask(channels: tuple[str, ...] | None) -> ir.IntegerScalar:
+    """The mask of ``channels`` (None: every channel), evaluated in the engine from channel_bits."""
+    if channels is None:
+        return ibis.literal(-1, "int64")  # every bit set
+    bits = channel_bits_table()
+    return bits.filter(bits.channel.isin(channels)).bit.sum().fill_null(0).as_scalar()
+
+
 @functools.cache
-def _periods_schema() -> ibis.Schema:
-    return customer_periods_expr(grain="month").schema()
+def _schema_of(name: str) -> ibis.Schema:
+    return {"channel_bits": channel_bits_expr, "customer_months": customer_months_expr}[name]().schema()
 
 
 def customer_periods_all_channels_expr(*, grain: str) -> ir.Table:
     """One row per customer and period with any activity, all channels together, in customer order.
 
-    period and period_number as in the per-channel roll-up; purchases: purchase events in the period. Per customer, over all history: first_period and
-    last_period with any activity, first_purchase_period and last_purchase_period (null for
-    customers who never bought). Per row: the customer's previous_period and next_period with
-    activity, and for periods with a purchase previous_purchase_period and next_purchase_period
-    (null when there is none). Cohorts and lifecycle states are then a filter and one grouping.
+    period and period_number as in the per-channel roll-up; purchases: purchase events in the
+    period. Per customer, over all history: first_period and last_period with any activity,
+    first_purchase_period and last_purchase_period (null for customers who never bought).
+
+    Channel masks (bits from channel_bits) answer the same questions for any set of channels S
+    without regrouping: ``channels`` and ``purchase_channels`` are the channels with activity
+    and with a purchase in this period; ``earlier_*`` and ``later_*`` the channels in all earlier
+    and all later periods; ``previous_*`` and ``next_*`` the channels in the period just before
+    and just after (0 when the customer had no activity there). With S as a mask, the period
+    qualifies when ``channels & S != 0``, it is the customer's first when ``earlier_channels & S
+    == 0``, and the customer was active the period before when ``previous_channels & S != 0``.
     """
-    rolled = ibis.table(_periods_schema(), name=period_table(grain))
-    per = rolled.group_by(["customer_id", "period", "period_number"]).agg(
-        purchases=rolled.purchases.sum().cast("int64")
+    rolled = ibis.table(_schema_of("customer_months"), name=period_table(grain))
+    tagged = rolled.join(channel_bits_table(), "channel")
+    per = tagged.group_by(["customer_id", "period", "period_number"]).agg(
+        purchases=tagged.purchases.sum().cast("int64"),
+        channels=tagged.bit.bit_or(),
+        purchase_channels=tagged.bit.bit_or(where=tagged.purchases > 0).fill_null(0),
     )
     bought = per.purchases > 0
     span = per.group_by("customer_id").agg(
@@ -113,15 +147,20 @@ def customer_periods_all_channels_expr(*, grain: str) -> ir.Table:
         first_purchase_period=per.period_number.min(where=bought),
         last_purchase_period=per.period_number.max(where=bought),
     )
-    window = ibis.window(group_by="customer_id", order_by="period_number")
-    per = per.mutate(previous_period=per.period_number.lag().over(window),
-                     next_period=per.period_number.lead().over(window))
-    buying = per.filter(per.purchases > 0)
-    buying = buying.select("customer_id", "period_number",
-                           previous_purchase_period=buying.period_number.lag().over(window),
-                           next_purchase_period=buying.period_number.lead().over(window))
-    rows = per.join(span, "customer_id").left_join(buying, ["customer_id", "period_number"])
-    return rows.drop("customer_id_right", "period_number_right").order_by(["customer_id", "period_number"])
+    in_order = {"group_by": "customer_id", "order_by": "period_number"}
+    before = ibis.window(**in_order, rows=(None, -1))
+    after = ibis.window(**in_order, rows=(1, None))
+    adjacent = ibis.window(**in_order)
+    masks = {}
+    for prefix, mask in (("", per.channels), ("purchase_", per.purchase_channels)):
+        masks[f"earlier_{prefix}channels"] = mask.bit_or().over(before).fill_null(0)
+        masks[f"later_{prefix}channels"] = mask.bit_or().over(after).fill_null(0)
+        masks[f"previous_{prefix}channels"] = ibis.cases(
+            (per.period_number.lag().over(adjacent) == per.period_number - 1, mask.lag().over(adjacent)), else_=0)
+        masks[f"next_{prefix}channels"] = ibis.cases(
+            (per.period_number.lead().over(adjacent) == per.period_number + 1, mask.lead().over(adjacent)), else_=0)
+    rows = per.mutate(**masks).join(span, "customer_id")
+    return rows.order_by(["customer_id", "period_number"])
 
 
 def customer_weeks_all_channels_expr() -> ir.Table:
@@ -132,8 +171,9 @@ def customer_months_all_channels_expr() -> ir.Table:
     return customer_periods_all_channels_expr(grain="month")
 
 
-# Built in this order: the all-channels tables read the per-channel ones.
+# Built in this order: the all-channels tables read the per-channel ones and the channel bits.
 RETENTION_TABLES = {
+    "channel_bits": channel_bits_expr,
     "customer_weeks": customer_weeks_expr,
     "customer_months": customer_months_expr,
     "customer_weeks_all_channels": customer_weeks_all_channels_expr,

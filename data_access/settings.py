@@ -13,6 +13,8 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_CHANNELS = ("web", "app", "email", "social", "sms", "store", "support")
+# The roll-ups keep a set of channels as a bit mask in one int64 (data_access.derived_retention).
+MAX_CHANNELS = 63
 
 
 class SettingsError(ValueError):
@@ -33,7 +35,7 @@ class Settings(BaseSettings):
     cache_ttl_seconds: int = Field(600, ge=0, description="how long query results stay cached")
     lookback_days: int = Field(30, ge=1, le=365, description="journey lookback window")
     currency: str = Field("USD", min_length=3, max_length=3, description="ISO 4217 code")
-    channels: tuple[str, ...] = Field(DEFAULT_CHANNELS, min_length=1)
+    channels: tuple[str, ...] = Field(DEFAULT_CHANNELS, min_length=1, max_length=MAX_CHANNELS)
     min_sample: int = Field(30, ge=1, description="smallest count for which a rate is shown")
     engine_threads: int = Field(0, ge=0, description="DuckDB threads; 0 lets DuckDB decide")
 

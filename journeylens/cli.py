@@ -70,7 +70,7 @@ def _open_for_reading(db: Path) -> Store:
         raise UsageError(f"no store at {db}: create one with `journeylens demo --db {db}` or `journeylens load`") from None
     if not store.has_data():
         raise UsageError(f"the store {db} holds no events yet: `journeylens demo --db {db}` or `journeylens load`")
-    if missing := missing_derived_tables(store.backend):
+    if missing := missing_derived_tables(store):
         raise UsageError(f"the store {db} has missing or out-of-date derived tables ({', '.join(missing)}), "
                          "built by an older version: "
                          f"run `journeylens build --db {db}`")

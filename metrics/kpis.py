@@ -23,6 +23,7 @@ import polars as pl
 from data_access.derived import derived
 from data_access.derived_retention import (
     all_channels_period_table,
+    channel_mask,
     period_end,
     period_number,
     period_start,
@@ -189,9 +190,14 @@ def active_customers_expr(filters: Filters, *, grain: Grain, by_channel: bool) -
     first, last = _whole_periods(filters, grain)
     if first is not None and last is not None and first > last:
         return _count_customers(activity, by)
-    every_channel = not (by_channel or filters.channels)
-    rolled = derived(all_channels_period_table(grain) if every_channel else period_table(grain))
-    rolled = restrict_customers(restrict_channels(rolled, filters), filters)
+    if by_channel:
+        rolled = restrict_channels(derived(period_table(grain)), filters)
+    else:
+        # One row per customer and period; a channel filter is a test of the period's channel mask.
+        rolled = derived(all_channels_period_table(grain))
+        if filters.channels:
+            rolled = rolled.filter((rolled.channels & channel_mask(filters.channels)) != 0)
+    rolled = restrict_customers(rolled, filters)
     cut = ibis.literal(False)
     if first is not None:
         rolled = rolled.filter(rolled.period >= ibis.literal(first))
@@ -199,9 +205,8 @@ def active_customers_expr(filters: Filters, *, grain: Grain, by_channel: bool) -
     if last is not None:
         rolled = rolled.filter(rolled.period <= ibis.literal(last))
         cut |= activity.period > ibis.literal(last)
-    # Per channel the roll-up is one row per customer, period and channel; over all channels the
-    # all-channels roll-up is one per customer and period; channels picked by a filter need grouping.
-    whole = _count_customers(rolled, by, distinct=not (by_channel or every_channel))
+    # Both roll-ups hold one row per customer and period (and channel): a row is a customer.
+    whole = _count_customers(rolled, by, distinct=False)
     return whole.union(_count_customers(activity.filter(cut), by))
 
 

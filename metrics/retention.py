@@ -34,9 +34,9 @@ from data_access.derived import derived
 from data_access.derived_retention import (
     WEEK_ORIGIN,
     all_channels_period_table,
+    channel_mask,
     period_end,
     period_number,
-    period_table,
 )
 from metrics.catalog import bounds_expr
 from metrics.engine import Engine
@@ -99,36 +99,51 @@ def _check(
     check_option("breakdown", breakdown, (*BREAKDOWNS, CSAT_BAND))
 
 
+def selected_channels(filters: Filters, channel: str | None = None) -> tuple[str, ...] | None:
+    """The channels whose activity counts: the filter's, narrowed to ``channel``; None for all.
+
+    >>> selected_channels(Filters(channels=("web", "app")), "app"), selected_channels(Filters())
+    (('app',), None)
+    """
+    if channel is None:
+        return filters.channels or None
+    return (channel,) if not filters.channels or channel in filters.channels else ()
+
+
 def qualifying_expr(filters: Filters, *, period: Period, activity: Activity, channel: str | None,
-                    neighbours: bool = False) -> ir.Table:
+                    ends: tuple[str, ...] = ("first", "last"), neighbours: bool = False) -> ir.Table:
     """Distinct (customer_id, period_number) with qualifying activity, over all of history, with the
-    customer's first and last such period (first_period, last_period) or, with ``neighbours``, the
-    ones just before and after this one (previous_period, next_period; null at the ends).
+    customer's first and last such period (first_period, last_period, as named in ``ends``) or,
+    with ``neighbours``, whether this is the customer's first such period (is_first) and whether
+    the periods just before and after have such activity too (after_active, before_active).
 
     History is not cut to the date range: a customer first seen two years ago is not "new" today.
+    One roll-up row per customer and period serves every channel selection through its channel
+    masks (``data_access.derived_retention``), so a channel filter regroups nothing; only the
+    first and last periods of a channel selection are joined from the rows that are first or last.
     """
-    wanted = ("previous_period", "next_period") if neighbours else ("first_period", "last_period")
-    if channel is None and not filters.channels:
-        rows = restrict_customers(derived(all_channels_period_table(period)), filters)
-        if activity == "purchase":
-            # The roll-up names the purchase columns first_purchase_period etc.
-            rows = rows.filter(rows.purchases > 0)
-            return rows.select("customer_id", "period_number",
-                               **{name: rows[name.replace("_period", "_purchase_period")] for name in wanted})
-        return rows.select("customer_id", "period_number", *wanted)
-    rolled = derived(period_table(period))
-    if activity == "purchase":
-        rolled = rolled.filter(rolled.purchases > 0)
-    if channel is not None:
-        rolled = rolled.filter(rolled.channel == channel)
-    rolled = restrict_customers(restrict_channels(rolled, filters), filters)
-    act = rolled.select("customer_id", "period_number").distinct()
+    selected = selected_channels(filters, channel)
+    mask = channel_mask(selected)
+    kind = "purchase_" if activity == "purchase" else ""
+    rows = restrict_customers(derived(all_channels_period_table(period)), filters)
+    rows = rows.filter((rows[f"{kind}channels"] & mask) != 0)
+
+    def any_selected(when: str) -> ir.BooleanColumn:
+        return (rows[f"{when}_{kind}channels"] & mask) != 0
+
     if neighbours:
-        in_order = ibis.window(group_by="customer_id", order_by="period_number")
-        return act.mutate(previous_period=act.period_number.lag().over(in_order),
-                          next_period=act.period_number.lead().over(in_order))
-    span = act.group_by("customer_id").agg(first_period=act.period_number.min(), last_period=act.period_number.max())
-    return act.join(span, "customer_id")
+        return rows.select("customer_id", "period_number", is_first=~any_selected("earlier"),
+                           after_active=any_selected("previous"), before_active=any_selected("next"))
+    if selected is None:
+        return rows.select("customer_id", "period_number",
+                           **{f"{end}_period": rows[f"{end}_{kind}period"] for end in ends})
+    result = rows.select("customer_id", "period_number")
+    for end, beyond in (("first", "earlier"), ("last", "later")):
+        if end in ends:
+            result = result.join(
+                rows.filter(~any_selected(beyond)).select("customer_id", **{f"{end}_period": "period_number"}),
+                "customer_id")
+    return result
 
 
 def _period_bounds(filters: Filters, period: Period) -> tuple[int | None, int | None]:
@@ -196,7 +211,9 @@ def retention_counts_expr(
     For "on" the index is a period the customer was active in; for "on or after" it is the
     customer's *last* active period, so "returned on or after N" is the sum over indices >= N.
     """
-    act = qualifying_expr(filters, period=period, activity=activity, channel=channel)
+    ends = {("first-time", "on"): ("first",), ("first-time", "on-or-after"): ("first", "last"),
+            ("recurring", "on"): (), ("recurring", "on-or-after"): ("last",)}[cohort_type, returning]
+    act = qualifying_expr(filters, period=period, activity=activity, channel=channel, ends=ends)
     low, high = _period_bounds(filters, period)
     if cohort_type == "first-time":
         members = _within(act, "first_period", low, high)
@@ -358,13 +375,9 @@ def lifecycle_expr(
 ) -> ir.Table:
     """Customers per (period_number, state) for the periods that overlap the date range."""
     marked = qualifying_expr(filters, period=period, activity=activity, channel=channel, neighbours=True)
-    state = ibis.cases(
-        (marked.previous_period.isnull(), "new"),
-        (marked.previous_period == marked.period_number - 1, "returning"),
-        else_="resurrecting",
-    )
+    state = ibis.cases((marked.is_first, "new"), (marked.after_active, "returning"), else_="resurrecting")
     active = marked.select("period_number", state=state)
-    lapsed = marked.filter(marked.next_period.isnull() | (marked.next_period > marked.period_number + 1))
+    lapsed = marked.filter(~marked.before_active)
     dormant = lapsed.select(period_number=lapsed.period_number + 1, state=ibis.literal("dormant"))
     low, high = _period_bounds(filters, period)
     # Nobody can be seen as dormant in a period that has not started yet.
@@ -444,6 +457,10 @@ def churn_base_expr(
     if channel is not None:
         daily = daily.filter(daily.channel == channel)
     daily = restrict_customers(restrict_channels(daily, filters), filters)
+    if filters.start is not None:
+        # A base customer was active in the window, so their last day is in it or later: earlier
+        # days change nobody's answer, and skipping them spares most of the grouping.
+        daily = daily.filter(daily.day >= ibis.literal(filters.start))
     cutoff = last_day - timedelta(days=threshold_days)
     in_window = in_observation_window(daily.day, filters, last_day=last_day, threshold_days=threshold_days)
     per_customer = daily.group_by("customer_id").agg(

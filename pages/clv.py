@@ -7,7 +7,7 @@ from metrics import clv, uplift
 from metrics.catalog import catalog
 from views import clv_charts as charts
 from views import clv_widgets as widgets
-from views.render import chart, data_table
+from views.render import chart, data_table, table
 from views.sidebar import page_filters
 
 filters = page_filters()
@@ -111,7 +111,7 @@ if omnichannel.open:
 
 if check.open:
     with check:
-        st.dataframe(fit.diagnostics(), hide_index=True, width="stretch")
+        table(fit.diagnostics())
         st.caption(f"Maximum-likelihood fits on {fit.customers:,} customers, {fit.repeat_buyers:,} of them repeat "
                    "buyers; time in weeks. Gamma-Gamma assumes spend does not depend on purchase frequency: their "
                    f"correlation among repeat buyers is {fit.spend_frequency_correlation or 0:+.2f}.")

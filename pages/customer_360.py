@@ -8,7 +8,7 @@ from metrics import customer360
 from metrics.segments import RFM_RULE
 from views.customer360_charts import SYMBOLS, timeline_figure
 from views.formatting import format_value
-from views.render import chart
+from views.render import chart, table
 from views.sidebar import page_filters
 
 filters = page_filters()
@@ -83,9 +83,8 @@ chart(timeline_figure(events, currency=currency, last_journey=journey, open_cart
 left, right = st.columns(2)
 with left:
     st.markdown("**Channels**")
-    st.dataframe(channels.drop("customer_id"), hide_index=True, width="stretch")
+    table(channels.drop("customer_id"))
 with right:
     st.markdown("**Stitched identities** (personal ones shown as a hash prefix)")
     identities = compute(customer360.identities, customer_id=customer_id)
-    st.dataframe(identities.with_columns(identities["identifier_value"].map_elements(masked, return_dtype=str)),
-                 hide_index=True, width="stretch")
+    table(identities.with_columns(identities["identifier_value"].map_elements(masked, return_dtype=str)))

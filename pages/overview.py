@@ -6,7 +6,7 @@ import streamlit as st
 from data_access.cached import compute, settings
 from metrics import kpis as kpi_metrics
 from views import charts
-from views.render import chart, kpi_cards
+from views.render import chart, kpi_cards, table
 from views.sidebar import page_filters
 
 filters = page_filters()
@@ -19,7 +19,7 @@ st.caption(f"{filters.describe()} · compared with the previous {filters.days} d
 kpis = compute(kpi_metrics.kpis, filters)
 kpi_cards(kpis, currency=currency, comparison=f"vs previous {filters.days} days")
 with st.expander("KPI definitions and values", icon=":material/info:"):
-    st.dataframe(kpis, hide_index=True, width="stretch")
+    table(kpis)
 
 trend = compute(kpi_metrics.trend, filters, grain=grain)
 if trend.is_empty():

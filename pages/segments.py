@@ -9,7 +9,7 @@ from metrics.clv_models import DEFAULT_HORIZON_MONTHS
 from metrics.retention import DEFINITIONS as RETENTION_DEFINITIONS
 from metrics.retention import describe as describe_retention
 from views.formatting import format_value
-from views.render import chart
+from views.render import chart, table
 from views.retention_charts import retention_curves_figure
 from views.segment_charts import clv_comparison_figure, segment_colors
 from views.segment_widgets import (KEEP, channel_usage_figure, compare_pickers, comparison_cards, load_saved,
@@ -63,7 +63,7 @@ def _build() -> None:
     members = compute_shared(segments.members, rule=rule, columns=tuple(columns))
     members_downloads(members, name=(st.session_state.get("editing") or {}).get("name", "segment"))
     st.caption(f"{len(members):,} members × {len(members.columns)} columns. Personal identifiers are not exported.")
-    st.dataframe(members.head(200), hide_index=True, width="stretch")
+    table(members.head(200))
 
 
 def _compare() -> None:

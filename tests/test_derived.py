@@ -76,10 +76,10 @@ def test_a_build_without_a_scorer_and_an_older_store(tmp_path):
         build_derived_tables(writable.backend, progress=lambda _: None)  # no scorer: the buyers, no scores
         assert writable.to_polars(derived("customer_clv_scores"))["p_alive"].null_count() == 3
         writable.backend.drop_table("customer_clv_scores")
-        assert missing_derived_tables(writable.backend) == ["customer_clv_scores"]
+        assert missing_derived_tables(writable) == ["customer_clv_scores"]
         # A table of an older shape counts as missing too: queries would fail on the absent column.
         writable.connection.execute("ALTER TABLE journey_touches DROP COLUMN day")
-        assert missing_derived_tables(writable.backend) == ["journey_touches", "customer_clv_scores"]
+        assert missing_derived_tables(writable) == ["journey_touches", "customer_clv_scores"]
 
 
 def test_the_build_stores_the_scores_the_value_page_computes(demo_store):
@@ -117,4 +117,4 @@ def test_rebuilds_do_not_grow_the_store_and_a_bloated_store_is_compacted(demo_st
     store = Store(path)
     assert store.row_count("later") == 1000 and "scratch" not in store.table_names()
     assert store.row_count("events") == Store(demo_store).row_count("events")
-    assert not missing_derived_tables(store.backend)
+    assert not missing_derived_tables(store)

@@ -167,8 +167,8 @@ def test_channel_filter_and_activity_channel(store):
 @pytest.mark.parametrize("cohort_type", ["first-time", "recurring"])
 @pytest.mark.parametrize("returning", ["on", "on-or-after"])
 def test_every_channel_selected_gives_the_all_channels_tables(store, period, activity, cohort_type, returning):
-    # No channel filter reads the all-channels roll-ups (first and last periods stored per
-    # customer); naming every channel goes through the per-channel roll-up and its regrouping.
+    # No channel filter reads the first and last periods stored per customer; naming every channel
+    # finds them from the channel masks instead.
     every_channel = Filters(channels=("app", "email", "social", "store", "support", "web"))
     options = {"period": period, "activity": activity, "cohort_type": cohort_type, "returning": returning}
     assert_frame_equal(ret.retention(store, every_channel, **options), ret.retention(store, EVERYTHING, **options))
@@ -225,6 +225,21 @@ def test_lifecycle_states(store):
         store, Filters(start=date(2026, 2, 10), end=date(2026, 3, 5)), period="month"
     )
     assert_frame_equal(only_feb_mar, expected.filter(pl.col("period").is_in([FEB, MAR])))
+
+
+def test_lifecycle_states_of_one_channel(store):
+    # Web activity only: A in January and April, D in January and March, E in April.
+    result = ret.lifecycle(store, Filters(channels=("web", "sms")), period="month", channel="web")
+    counts = {
+        JAN: [2, 0, 0, 0],  # new: A and D
+        FEB: [0, 0, 0, 2],  # dormant A and D (A's February purchase was in the store)
+        MAR: [0, 0, 1, 0],  # resurrecting D
+        APR: [1, 0, 1, 1],  # new E, resurrecting A, dormant D
+    }
+    assert result["customers"].to_list() == [n for values in counts.values() for n in values]
+    assert result["period"].unique(maintain_order=True).to_list() == list(counts)
+    # A channel the global filter leaves out has no activity.
+    assert ret.lifecycle(store, Filters(channels=("store",)), period="month", channel="web").is_empty()
 
 
 def test_churn_by_acquisition_channel(store):

@@ -17,6 +17,7 @@ import functools
 from datetime import date, timedelta
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from data_access.schema import unified
@@ -88,6 +89,12 @@ def feedback_events_expr() -> ir.Table:
     )
 
 
+@ibis.udf.agg.builtin(name="bit_or")
+def bit_or(value: dt.int64) -> dt.int64:
+    """The OR of the values' bits: built into DuckDB and Spark under this name (Ibis' own
+    ``bit_or`` has no PySpark rule)."""
+
+
 def channel_bits_expr() -> ir.Table:
     """One row per channel in the events with its bit in the channel masks (1, 2, 4, … by name).
 
@@ -137,8 +144,8 @@ def customer_periods_all_channels_expr(*, grain: str) -> ir.Table:
     tagged = rolled.join(channel_bits_table(), "channel")
     per = tagged.group_by(["customer_id", "period", "period_number"]).agg(
         purchases=tagged.purchases.sum().cast("int64"),
-        channels=tagged.bit.bit_or(),
-        purchase_channels=tagged.bit.bit_or(where=tagged.purchases > 0).fill_null(0),
+        channels=bit_or(tagged.bit),
+        purchase_channels=bit_or(tagged.bit, where=tagged.purchases > 0).fill_null(0),
     )
     bought = per.purchases > 0
     span = per.group_by("customer_id").agg(
@@ -153,8 +160,8 @@ def customer_periods_all_channels_expr(*, grain: str) -> ir.Table:
     adjacent = ibis.window(**in_order)
     masks = {}
     for prefix, mask in (("", per.channels), ("purchase_", per.purchase_channels)):
-        masks[f"earlier_{prefix}channels"] = mask.bit_or().over(before).fill_null(0)
-        masks[f"later_{prefix}channels"] = mask.bit_or().over(after).fill_null(0)
+        masks[f"earlier_{prefix}channels"] = bit_or(mask).over(before).fill_null(0)
+        masks[f"later_{prefix}channels"] = bit_or(mask).over(after).fill_null(0)
         masks[f"previous_{prefix}channels"] = ibis.cases(
             (per.period_number.lag().over(adjacent) == per.period_number - 1, mask.lag().over(adjacent)), else_=0)
         masks[f"next_{prefix}channels"] = ibis.cases(

@@ -200,18 +200,16 @@ def research_share(engine: Engine, filters: Filters, *, purchase_channel: str = 
     return frame.with_columns(share=_share(pl.col("researched"), pl.col("purchases")))
 
 
-def _bucket(hours: ir.FloatingValue) -> tuple[ir.StringValue, ir.IntegerValue]:
-    cases = [(hours < ibis.literal(bound).cast("float64"), label)
-             for label, bound in TIME_BUCKETS if bound is not None]
-    label = ibis.cases(*cases, else_=TIME_BUCKETS[-1][0])
-    order = ibis.cases(*[(hours < ibis.literal(bound).cast("float64"), i) for i, (_, bound) in
-                         enumerate(TIME_BUCKETS) if bound is not None], else_=len(TIME_BUCKETS) - 1)
-    return label, order
+def _bucket_order(hours: ir.FloatingValue) -> ir.IntegerValue:
+    """The number of the TIME_BUCKETS bucket holding ``hours``."""
+    return ibis.cases(*[(hours < ibis.literal(bound).cast("float64"), i) for i, (_, bound) in
+                        enumerate(TIME_BUCKETS) if bound is not None], else_=len(TIME_BUCKETS) - 1)
 
 
 def _distribution(table: ir.Table, *, channel: ir.StringValue, hours: ir.FloatingValue) -> ir.Table:
-    label, order = _bucket(hours)
-    counts = table.group_by(channel=channel, bucket=label, bucket_order=order).agg(count=ibis._.count())
+    # Grouped by the bucket's number, labelled afterwards: a string per gap cost 0.6 s of 1.5 s
+    # for 10 million gaps.
+    counts = table.group_by(channel=channel, bucket_order=_bucket_order(hours)).agg(count=ibis._.count())
     medians = table.group_by(channel=channel).agg(median_hours=hours.median())
     return counts.join(medians, "channel")
 
@@ -232,10 +230,17 @@ def time_to_convert_expr(filters: Filters, *, by: ConvertBy = "conversion_channe
     return _distribution(converting, channel=converting[by], hours=converting.days_to_convert * 24)
 
 
+_BUCKET_LABELS = pl.DataFrame({"bucket_order": range(len(TIME_BUCKETS)), "bucket": [b for b, _ in TIME_BUCKETS]},
+                              schema={"bucket_order": pl.Int64, "bucket": pl.String})
+
+
 def _shares(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.with_columns(share=pl.col("count") / pl.col("count").sum().over("channel") * 100).sort(
-        ["channel", "bucket_order"]
-    )
+    """Label the buckets and add each one's share (%) of its channel's count."""
+    labelled = frame.cast({"bucket_order": pl.Int64}).join(_BUCKET_LABELS, on="bucket_order", how="left")
+    return labelled.select(
+        "channel", "bucket", "bucket_order", "count", "median_hours",
+        share=pl.col("count") / pl.col("count").sum().over("channel") * 100,
+    ).sort(["channel", "bucket_order"])
 
 
 def time_between_touches(engine: Engine, filters: Filters, *, collapse: bool = False) -> pl.DataFrame:

@@ -78,6 +78,11 @@ def journeys_in_view(filters: Filters) -> ir.Table:
     return j
 
 
+def selects_journeys(filters: Filters) -> bool:
+    """Whether the filters pick journeys by more than their day (channels, customers, a segment)."""
+    return bool(filters.channels or filters.regions or filters.segments or filters.segment_rule)
+
+
 def touches_of(filters: Filters, journeys: ir.Table | None = None) -> ir.Table:
     """The touch rows of ``journeys``, a selection of the journeys in view (default: all of them).
 
@@ -87,7 +92,7 @@ def touches_of(filters: Filters, journeys: ir.Table | None = None) -> ir.Table:
     """
     touches = restrict_days(derived("journey_touches"), filters, column="day")
     if journeys is None:
-        if not (filters.channels or filters.regions or filters.segments or filters.segment_rule):
+        if not selects_journeys(filters):
             return touches
         journeys = journeys_in_view(filters)
     return touches.semi_join(journeys.select("journey_id"), "journey_id")

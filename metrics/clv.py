@@ -312,6 +312,44 @@ def fit_models(engine: Engine, filters: Filters, *, as_of: date | None = None) -
 # Scores and what the page shows of them
 
 
+@dataclass(frozen=True)
+class ScoredCustomers:
+    """Both model fits and, when they succeeded, one row per buyer (SCORE_COLUMNS; else None)."""
+
+    fit: ClvFit
+    scores: pl.DataFrame | None
+
+
+def _customers(engine: Engine, filters: Filters, *, as_of: date) -> pl.DataFrame:
+    return engine.to_polars(customers_expr(filters, as_of=as_of)).cast(
+        {**_SUMMARY_TYPES, "channels_used": pl.Int64, "csat_responses": pl.Int64, "csat_positive": pl.Int64}
+    ).sort("customer_id")
+
+
+def scored_customers(
+    engine: Engine,
+    filters: Filters,
+    *,
+    as_of: date | None = None,
+    horizon_months: int = DEFAULT_HORIZON_MONTHS,
+    monthly_discount: float = DEFAULT_MONTHLY_DISCOUNT,
+) -> ScoredCustomers:
+    """The fits and the scores of :func:`customer_scores` from one query.
+
+    The models are fitted on the summary columns of the buyers' rows, the same rows in the same
+    order as :func:`summary`'s: one query instead of a summary for the fit and another with the
+    attributes for the scores (1.3 s of the Customer value page's 3.7 s at a million customers).
+    """
+    as_of = resolve_as_of(engine, filters, as_of)
+    frame = _customers(engine, filters, as_of=as_of)
+    fit = fit_summary(frame, as_of=as_of)
+    if not fit.ok:
+        return ScoredCustomers(fit=fit, scores=None)
+    scored = score_customers(frame, bgnbd=fit.bgnbd, gamma_gamma=fit.gamma_gamma,
+                             horizon_months=horizon_months, monthly_discount=monthly_discount)
+    return ScoredCustomers(fit=fit, scores=assign_tiers(scored).select(SCORE_COLUMNS))
+
+
 def customer_scores(
     engine: Engine,
     filters: Filters,
@@ -328,16 +366,18 @@ def customer_scores(
     """
     as_of = resolve_as_of(engine, filters, as_of)
     if models is None:
-        models = fit_models(engine, filters, as_of=as_of)
+        result = scored_customers(engine, filters, as_of=as_of, horizon_months=horizon_months,
+                                  monthly_discount=monthly_discount)
+        if result.scores is None:
+            raise InsufficientData(result.fit.problem)
+        return result.scores
     if models.as_of != as_of:
         raise ValueError(f"the models were fitted as of {models.as_of}, not {as_of}")
     if not models.ok:
         raise InsufficientData(models.problem)
-    frame = engine.to_polars(customers_expr(filters, as_of=as_of)).cast(
-        {**_SUMMARY_TYPES, "channels_used": pl.Int64, "csat_responses": pl.Int64, "csat_positive": pl.Int64}
-    ).sort("customer_id")
-    scored = score_customers(frame, bgnbd=models.bgnbd, gamma_gamma=models.gamma_gamma,
-                             horizon_months=horizon_months, monthly_discount=monthly_discount)
+    scored = score_customers(_customers(engine, filters, as_of=as_of), bgnbd=models.bgnbd,
+                             gamma_gamma=models.gamma_gamma, horizon_months=horizon_months,
+                             monthly_discount=monthly_discount)
     return assign_tiers(scored).select(SCORE_COLUMNS)
 
 

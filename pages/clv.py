@@ -21,13 +21,13 @@ st.caption(f"As of **{as_of}**: the end of the date range unless you pick a day.
            "purchase history up to that day (the start of the date range is not used); purchases count in the "
            f"selected channels, for customers in the selected regions and segments. Amounts in {currency}.")
 
-fit = compute(clv.fit_models, filters, as_of=as_of)
-if not fit.ok:
+scored = compute_shared(clv.scored_customers, filters, **options)
+fit, scores = scored.fit, scored.scores
+if scores is None:
     st.warning(f"No predictive CLTV for this selection. {fit.problem}", icon=":material/warning:")
     st.stop()
 if not (fit.bgnbd.converged and fit.gamma_gamma.converged):
     st.warning("A model fit did not converge: predictions are uncertain. See Model check.", icon=":material/warning:")
-scores = compute_shared(clv.customer_scores, filters, models=fit, **options)
 widgets.value_cards(clv.headline(scores, horizon_months=horizon), currency=currency)
 predicted_definition = (
     f"Predicted CLTV = expected purchase days in each of the next {horizon} months (BG/NBD on repeat purchase days) "

@@ -306,6 +306,10 @@ def test_customer_scores_on_the_demo_store(demo):
     assert by_region["value_pct"].sum() == pytest.approx(100)
     bins = clv.distribution(scores)
     assert bins["customers"].sum() == len(scores)
+    # The page's one-query path: the same fit from the buyers' rows with attributes, the same scores.
+    scored = clv.scored_customers(demo, filters, horizon_months=12, monthly_discount=0.01)
+    assert scored.fit == fit
+    assert_frame_equal(scored.scores, scores)
 
 
 def test_demo_omnichannel_customers_are_worth_more(demo):

@@ -19,7 +19,7 @@ DEFAULT_ACQUISITION_COST = 100.0
 
 
 def value_options(filters: Filters, catalog: Catalog) -> dict[str, object]:
-    """As-of date, horizon and discount: the keyword options of :func:`metrics.clv.customer_scores`.
+    """As-of date, horizon and discount: the keyword options of :func:`metrics.clv.scored_customers`.
 
     An empty as-of date means the end of the date range, so the page follows the sidebar until
     the user picks a date of their own.

@@ -359,22 +359,27 @@ def summary(engine: Engine, *, rule: str) -> pl.DataFrame:
 
 
 def channel_mix_expr(rule: str) -> ir.Table:
-    """Customers per channel used: in the segment and among all customers."""
+    """Customers per channel used, in the segment and among all customers, with each group's size."""
     used = derived("customer_channels")
     in_segment = used.customer_id.isin(member_ids_expr(rule).customer_id)
-    return used.group_by("channel").agg(
+    mix = used.group_by("channel").agg(
         segment=in_segment.cast("int64").sum(),
         all_customers=ibis._.count(),
     )
+    sizes = member_ids_expr(rule).agg(segment_size=ibis._.count()).cross_join(
+        member_ids_expr(EVERYONE).agg(all_customers_size=ibis._.count()))
+    return mix.cross_join(sizes)
 
 
 def channel_mix(engine: Engine, *, rule: str) -> pl.DataFrame:
     """Share of each group's customers who used each channel (a customer counts in every channel used)."""
-    sizes = dict(summary(engine, rule=rule).select("group", "customers").iter_rows())
-    wide = engine.to_polars(channel_mix_expr(rule)).rename({"all_customers": "all customers"})
-    long = wide.unpivot(index="channel", variable_name="group", value_name="customers")
-    return long.with_columns(
-        share=pl.col("customers") / pl.col("group").replace_strict(sizes, return_dtype=pl.Float64),
+    wide = engine.to_polars(channel_mix_expr(rule))
+    long = pl.concat([
+        wide.select("channel", group=pl.lit(group), customers=pl.col(column), size=pl.col(f"{column}_size"))
+        for group, column in (("segment", "segment"), ("all customers", "all_customers"))
+    ])
+    return long.select(
+        "channel", "group", "customers", share=pl.col("customers") / pl.col("size").cast(pl.Float64),
     ).sort("group", "channel", descending=[True, False])
 
 

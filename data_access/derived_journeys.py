@@ -64,6 +64,10 @@ def journey_touches_expr(*, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> ir.Ta
     Three window passes: over each customer's events (segment, next purchase, previous touch),
     over each segment (which journey), over each journey (positions and neighbours). Everything
     a pass needs from the row before comes from ``lag`` in the pass before, not from a join.
+
+    Stored in day order, so a date range reads only the row groups of its days: at a million
+    customers, 90 days of journey map flows take 0.75 s instead of 1.6 s and transitions 0.3 s
+    instead of 0.7 s, for about 30 s more build (of 140 s).
     """
     e = unified("events")
     outcomes = tuple(t for t in NON_TOUCH_EVENT_TYPES if t != "purchase")
@@ -142,7 +146,7 @@ def journey_touches_expr(*, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> ir.Ta
         days_to_end=_seconds_between(t.ended_at, t.occurred_at) / SECONDS_PER_DAY,
         # The journey's day (as in the journey table): a date range narrows touches without a join.
         day=t.ended_at.date(),
-    )
+    ).order_by("day")
 
 
 @functools.cache

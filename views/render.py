@@ -7,13 +7,13 @@ import os
 import re
 import shutil
 
-import ibis
 import ibis.expr.types as ir
 
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
+from data_access.cached import query_text
 from views.formatting import format_change, format_value
 
 # Rates where a fall is good would use "inverse"; none of the Overview KPIs is such a rate.
@@ -104,7 +104,7 @@ def chart(fig: go.Figure, data: pl.DataFrame, *, name: str, definition: str, fil
                     f"**Data.** {len(data):,} rows × {len(data.columns)} columns: {', '.join(data.columns)}.")
         if query is not None:
             st.markdown("**Query the engine ran** (DuckDB SQL generated from the metric's Ibis expression):")
-            st.code(ibis.to_sql(query, dialect="duckdb"), language="sql")
+            st.code(query_text(query), language="sql")
 
 
 def outdated_store_notice(store_path: str, missing: list[str]) -> None:

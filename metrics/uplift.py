@@ -72,8 +72,17 @@ def engagement_expr(filters: Filters, *, as_of: date) -> ir.Table:
     """
     end = datetime.combine(as_of + timedelta(days=1), time.min)
     used = restrict_customers(restrict_channels(derived("customer_channels"), filters), filters)
-    used = used.filter(used.first_at < ibis.literal(end))
-    channels = used.group_by("customer_id").agg(channels_used=ibis._.count())
+    if filters.channels:
+        used = used.filter(used.first_at < ibis.literal(end))
+        channels = used.group_by("customer_id").agg(channels_used=ibis._.count())
+    else:
+        # customer_facts counts every channel ever used; taking away those first used after as_of
+        # groups only those (none when as_of is the last day) instead of 2.4 million rows.
+        later = used.filter(used.first_at >= ibis.literal(end))
+        later = later.group_by("customer_id").agg(later=ibis._.count())
+        facts = restrict_customers(derived("customer_facts"), filters).left_join(later, "customer_id")
+        channels = facts.select("customer_id", channels_used=facts.channels_used - facts.later.fill_null(0))
+        channels = channels.filter(channels.channels_used > 0)
     answers = restrict_customers(restrict_channels(derived("feedback_events"), filters), filters)
     answers = answers.filter(answers.csat_score.notnull() & (answers.day <= ibis.literal(as_of)))
     csat = answers.group_by("customer_id").agg(

@@ -15,6 +15,7 @@ import pytest
 from polars.testing import assert_frame_equal
 from scipy import stats
 
+from data_access.derived import derived
 from data_access.store import Store
 from journeylens.cli import main
 from metrics import clv, uplift
@@ -411,3 +412,14 @@ def test_clv_mistakes_are_one_line(argv, message, demo_store, capsys):
 def test_portable_expressions_cover_every_breakdown():
     names = set(clv.portable_expressions())
     assert {f"clv.revenue_by_month.{b}" for b in clv.CURVE_BREAKDOWNS} <= names
+
+
+@pytest.mark.parametrize("as_of", [date(2025, 3, 31), date(2026, 10, 31)])
+def test_channels_used_as_of_a_day_from_the_lifetime_count(demo, as_of):
+    # Without a channel filter the count starts from customer_facts' lifetime count and takes away
+    # the channels first used after as_of; naming every channel counts the channels directly.
+    every_channel = Filters(channels=tuple(demo.to_polars(derived("channel_bits"))["channel"].sort()))
+    lifetime = demo.to_polars(uplift.engagement_expr(Filters(), as_of=as_of)).sort("customer_id")
+    direct = demo.to_polars(uplift.engagement_expr(every_channel, as_of=as_of)).sort("customer_id")
+    assert_frame_equal(lifetime, direct)
+    assert lifetime["channels_used"].min() >= 1

@@ -140,12 +140,12 @@ def alive_scatter_figure(sample: pl.DataFrame, *, currency: str, customers: int)
         if rows.is_empty():
             continue
         # Near-zero values (lapsed customers) would stretch the log axis over many empty decades.
+        # Arrays, not lists: Plotly checks a list element by element (0.1 s for 3,000 points).
         fig.add_trace(go.Scatter(
-            x=rows["p_alive"].to_list(), y=rows["predicted_clv"].clip(lower_bound=SCATTER_FLOOR).to_list(),
+            x=rows["p_alive"].to_numpy(), y=rows["predicted_clv"].clip(lower_bound=SCATTER_FLOOR).to_numpy(),
             mode="markers", name=tier,
             marker={"color": color, "size": 5, "opacity": 0.75, "line": {"width": 0.3, "color": "#555555"}},
-            customdata=list(zip(rows["customer_id"].to_list(), rows["frequency"].to_list(),
-                                rows["historical_revenue"].to_list(), rows["predicted_clv"].to_list(), strict=True)),
+            customdata=rows.select("customer_id", "frequency", "historical_revenue", "predicted_clv").to_numpy(),
             hovertemplate=f"%{{customdata[0]}}: P(alive) %{{x:.2f}}, "
             f"predicted {prefix}%{{customdata[3]:,.2f}}{suffix}<br>"
             f"%{{customdata[1]}} repeat purchase days, {prefix}%{{customdata[2]:,.0f}}{suffix} to date<extra></extra>",

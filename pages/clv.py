@@ -21,14 +21,14 @@ st.caption(f"As of **{as_of}**: the end of the date range unless you pick a day.
            "purchase history up to that day (the start of the date range is not used); purchases count in the "
            f"selected channels, for customers in the selected regions and segments. Amounts in {currency}.")
 
-scored = compute_shared(clv.scored_customers, filters, **options)
-fit, scores = scored.fit, scored.scores
+scored = compute_shared(clv.scored_customers, filters, with_views=True, **options)
+fit, scores, views = scored.fit, scored.scores, scored.views
 if scores is None:
     st.warning(f"No predictive CLTV for this selection. {fit.problem}", icon=":material/warning:")
     st.stop()
 if not (fit.bgnbd.converged and fit.gamma_gamma.converged):
     st.warning("A model fit did not converge: predictions are uncertain. See Model check.", icon=":material/warning:")
-widgets.value_cards(clv.headline(scores, horizon_months=horizon), currency=currency)
+widgets.value_cards(views.headline, currency=currency)
 predicted_definition = (
     f"Predicted CLTV = expected purchase days in each of the next {horizon} months (BG/NBD on repeat purchase days) "
     f"× expected spend per purchase day (Gamma-Gamma), discounted {options['monthly_discount']:.1%} a month; "
@@ -37,8 +37,7 @@ predicted_definition = (
 predictive, historical, omnichannel, check = widgets.value_tabs()
 if predictive.open:
     with predictive:
-        tiers = clv.tier_summary(scores)
-        bins = clv.distribution(scores)
+        tiers, bins = views.tiers, views.bins
         chart(charts.clv_distribution_figure(bins, tiers, currency=currency, horizon_months=horizon), bins,
               name="predicted cltv distribution", filters_text=scope,
               definition=f"{predicted_definition} Bars: customers per {currency} range, up to the 99th "
@@ -46,19 +45,19 @@ if predictive.open:
         chart(charts.tier_share_figure(tiers), tiers, name="cltv tiers", filters_text=scope,
               definition="Customers ranked by predicted CLTV: the top 10%, the next 40% and the rest, with "
               "their share of customers and of the total predicted value.")
-        sample = clv.scatter_sample(scores)
+        sample = views.sample
         chart(charts.alive_scatter_figure(sample, currency=currency, customers=len(scores)), sample,
               name="p alive vs predicted cltv", filters_text=scope,
               definition="Each dot is a customer. Top left: valuable customers at risk of lapsing, worth a "
               "win-back; bottom right: likely active but buying little. One-time buyers sit at P(alive) = 1: "
               "BG/NBD lets a customer drop out only after a repeat purchase, so their risk shows as low value.")
         st.subheader("Top customers")
-        top = clv.top_customers(scores, n=widgets.top_size_option())
+        top = views.top.head(widgets.top_size_option())
         data_table(top, name="top customers by predicted cltv", column_config=widgets.customer_columns(currency))
         st.caption(f"{predicted_definition} Recency and age T in weeks since the first purchase.")
         st.subheader("By acquisition channel, region and segment")
         by = widgets.dimension_option()
-        groups = clv.by_dimension(scores, by=by)
+        groups = views.by_dimension[by]
         chart(charts.dimension_figure(groups, currency=currency, label=clv.DIMENSIONS[by][1], horizon_months=horizon),
               groups, name=f"cltv by {by}", filters_text=scope,
               definition="Mean historical CLTV (net revenue to date) and mean predicted CLTV per customer; whiskers "

@@ -94,7 +94,7 @@ def acquisition_costs(curves: pl.DataFrame, *, currency: str) -> tuple[tuple[str
         )
 
 
-TOP_SIZES = (100, 1000, 10000)
+TOP_SIZES = (100, 1000, clv.TOP_CUSTOMERS_KEPT)
 
 
 def top_size_option() -> int:

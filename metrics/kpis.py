@@ -13,7 +13,7 @@ Definitions (shown in the UI next to the numbers):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Literal
 
 import ibis
@@ -23,6 +23,7 @@ import polars as pl
 from data_access.derived import derived
 from data_access.derived_retention import (
     all_channels_period_table,
+    bit_or,
     channel_mask,
     period_end,
     period_number,
@@ -67,20 +68,36 @@ def totals_expr(filters: Filters) -> ir.Table:
     activity = apply_filters(derived("daily_activity"), filters, day_column="day")
     additive = activity.agg(**{column: activity[column].sum() for column in ADDITIVE})
     # Distinct counts come from grouping by customer: exact on every engine (ClickHouse's nunique
-    # is not). Only what they need is grouped, and a customer used two or more channels exactly
-    # when their first and last channel differ: one grouping with three aggregates instead of two
-    # with nine halves the time at a million customers.
-    per_customer = activity.group_by("customer_id").agg(
-        orders=activity.orders.sum(), first_channel=activity.channel.min(), last_channel=activity.channel.max()
-    )
-    c = per_customer
+    # is not). A customer used two or more channels exactly when their channel mask has two bits.
+    c = _orders_and_channels(filters, activity).group_by("customer_id").agg(
+        orders=ibis._.orders.sum(), channels=bit_or(ibis._.channels))
     counts = c.agg(
         active_customers=c.count(),
         purchasers=(c.orders > 0).cast("int64").sum(),
         repeat_purchasers=(c.orders >= 2).cast("int64").sum(),
-        omnichannel_customers=(c.first_channel != c.last_channel).cast("int64").sum(),
+        omnichannel_customers=((c.channels & (c.channels - 1)) != 0).cast("int64").sum(),
     )
     return counts.cross_join(additive)
+
+
+def _orders_and_channels(filters: Filters, activity: ir.Table) -> ir.Table:
+    """customer_id, orders and channel mask rows that, summed per customer, cover the period.
+
+    Over all channels, the weeks wholly inside the range come from the weekly roll-up (one row
+    per customer and week) and only the days around them from the daily one: at a million
+    customers, 90 days group 2.1 million rows instead of 4.7 million.
+    """
+    bits = derived("channel_bits")
+    first, last = _whole_periods(filters, "week")
+    if filters.channels or first is None or last is None or first > last:
+        daily = activity.join(bits, "channel")
+        return daily.select("customer_id", "orders", channels=daily.bit)
+    weeks = restrict_customers(derived(all_channels_period_table("week")), filters)
+    weeks = weeks.filter((weeks.period >= ibis.literal(first)) & (weeks.period <= ibis.literal(last)))
+    edges = activity.filter((activity.day < ibis.literal(first)) | (activity.day > ibis.literal(last + timedelta(days=6))))
+    edges = edges.join(bits, "channel")
+    return weeks.select("customer_id", orders="purchases", channels="channels").union(
+        edges.select("customer_id", "orders", channels=edges.bit))
 
 
 def _ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:

@@ -10,7 +10,7 @@ from polars.testing import assert_frame_equal
 
 from data_access.store import Store
 from metrics.filters import Filters
-from metrics.kpis import channel_mix, kpis, trend
+from metrics.kpis import channel_mix, kpis, totals_expr, trend
 from tests.factories import four_customers_store
 
 MARCH = Filters(start=date(2026, 3, 1), end=date(2026, 3, 31))
@@ -140,3 +140,31 @@ def test_trend_active_customers_equal_a_direct_distinct_count(demo, grain, start
     expected = _active_customers_directly(demo, filters, grain)
     keys = ["period", "channel"]
     assert_frame_equal(result.sort(keys), expected.sort(keys).cast({"active_customers": pl.Int64}))
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "channels"),
+    [
+        (date(2025, 7, 1), date(2025, 9, 30), ()),  # whole weeks from the weekly roll-up, cut days around
+        (date(2025, 7, 7), date(2025, 8, 3), ()),  # whole weeks only
+        (date(2025, 7, 9), date(2025, 7, 12), ()),  # inside one week: days only
+        (date(2025, 6, 18), date(2025, 9, 2), ("store", "web")),  # the channels' own weeks
+    ],
+)
+def test_kpi_customer_counts_equal_counts_from_every_event(demo, start, end, channels):
+    filters = Filters(start=start, end=end, channels=channels)
+    events = demo.connection.sql(
+        "SELECT customer_id, channel, event_type, CAST(occurred_at AS DATE) AS day FROM events").pl()
+    events = events.filter(pl.col("day").is_between(start, end))
+    if channels:
+        events = events.filter(pl.col("channel").is_in(channels))
+    per_customer = events.group_by("customer_id").agg(
+        orders=(pl.col("event_type") == "purchase").sum(), channels=pl.col("channel").n_unique())
+    expected = {
+        "active_customers": len(per_customer),
+        "purchasers": per_customer.filter(pl.col("orders") > 0).height,
+        "repeat_purchasers": per_customer.filter(pl.col("orders") >= 2).height,
+        "omnichannel_customers": per_customer.filter(pl.col("channels") >= 2).height,
+    }
+    result = demo.to_polars(totals_expr(filters)).select(list(expected)).row(0, named=True)
+    assert result == expected

@@ -89,22 +89,32 @@ def _orders_and_channels(filters: Filters, activity: ir.Table) -> ir.Table:
     instead of 4.7 million, and the query takes 0.38 s instead of 0.9 s.
     """
     bits = derived("channel_bits")
-    first, last = _whole_periods(filters, "week")
-    if first is None or last is None or first > last:
-        daily = activity.join(bits, "channel")
-        return daily.select("customer_id", "orders", channels=daily.bit)
     if filters.channels:
-        # The selected channels' own weeks: one row per customer, week and channel.
         weeks = restrict_channels(derived(period_table("week")), filters).join(bits, "channel")
-        weeks = weeks.select("customer_id", "period", "purchases", channels=weeks.bit)
+        weeks = weeks.select("customer_id", "period", "channel", "purchases", channels=weeks.bit)
     else:
         weeks = derived(all_channels_period_table("week"))
+    split = _at_whole_weeks(filters, activity, weeks)
+    if split is None:
+        daily = activity.join(bits, "channel")
+        return daily.select("customer_id", "orders", channels=daily.bit)
+    weeks, days = split
+    days = days.join(bits, "channel")
+    return weeks.select("customer_id", orders="purchases", channels="channels").union(
+        days.select("customer_id", "orders", channels=days.bit))
+
+
+def _at_whole_weeks(filters: Filters, activity: ir.Table, weeks: ir.Table) -> tuple[ir.Table, ir.Table] | None:
+    """The rows of a weekly roll-up (already narrowed to the selected channels) for the weeks
+    wholly inside the range, and the daily activity of the days around them; None when no whole
+    week is inside."""
+    first, last = _whole_periods(filters, "week")
+    if first is None or last is None or first > last:
+        return None
     weeks = restrict_customers(weeks, filters)
     weeks = weeks.filter((weeks.period >= ibis.literal(first)) & (weeks.period <= ibis.literal(last)))
-    edges = activity.filter((activity.day < ibis.literal(first)) | (activity.day > ibis.literal(last + timedelta(days=6))))
-    edges = edges.join(bits, "channel")
-    return weeks.select("customer_id", orders="purchases", channels="channels").union(
-        edges.select("customer_id", "orders", channels=edges.bit))
+    days = activity.filter((activity.day < ibis.literal(first)) | (activity.day > ibis.literal(last + timedelta(days=6))))
+    return weeks, days
 
 
 def _ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
@@ -284,7 +294,11 @@ def trend(engine: Engine, filters: Filters, *, grain: Grain | None = None) -> pl
 def channel_mix_expr(filters: Filters) -> ir.Table:
     """Revenue, touches and customers per channel in the period."""
     activity = _activity(filters)
-    mix = _totals(activity, ["channel"]).join(_count_customers(activity, ["channel"]), "channel")
+    split = _at_whole_weeks(filters, activity, restrict_channels(derived(period_table("week")), filters))
+    # Customers per channel from the weekly rows of whole weeks and the days around them.
+    seen = activity if split is None else split[0].select("customer_id", "channel").union(
+        split[1].select("customer_id", "channel"))
+    mix = _totals(activity, ["channel"]).join(_count_customers(seen, ["channel"]), "channel")
     return mix.rename(customers="active_customers").order_by("channel")
 
 

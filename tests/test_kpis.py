@@ -168,3 +168,6 @@ def test_kpi_customer_counts_equal_counts_from_every_event(demo, start, end, cha
     }
     result = demo.to_polars(totals_expr(filters)).select(list(expected)).row(0, named=True)
     assert result == expected
+    per_channel = events.group_by("channel").agg(customers=pl.col("customer_id").n_unique())
+    mix = channel_mix(demo, filters).select("channel", "customers")
+    assert_frame_equal(mix.sort("channel"), per_channel.sort("channel"), check_dtypes=False)

@@ -58,6 +58,17 @@ def daily_activity_expr() -> ir.Table:
     )
 
 
+def store_bounds_expr() -> ir.Table:
+    """One row: the first and last day with an event and the number of events.
+
+    Every page asks for the last day with data, some several times; one stored row answers what
+    a scan of the daily roll-up took 0.1 s for at a million customers.
+    """
+    e = unified("events")
+    day = e.occurred_at.date()
+    return e.agg(first_day=day.min(), last_day=day.max(), events=e.count().cast("int64"))
+
+
 def customer_channels_expr() -> ir.Table:
     """One row per customer and channel used: how often, since when, and what was bought there."""
     e = unified("events")
@@ -119,6 +130,7 @@ def customer_facts_expr() -> ir.Table:
 
 DERIVED_TABLES: dict[str, Callable[[], ir.Table]] = {
     "daily_activity": daily_activity_expr,
+    "store_bounds": store_bounds_expr,
     "customer_channels": customer_channels_expr,
     "customer_facts": customer_facts_expr,
     **JOURNEY_TABLES,

@@ -24,8 +24,8 @@ class Catalog:
 
 
 def bounds_expr() -> ir.Table:
-    activity = derived("daily_activity")
-    return activity.agg(first_day=activity.day.min(), last_day=activity.day.max(), events=activity.events.sum())
+    """first_day, last_day and events of the whole store, stored at build (one row)."""
+    return derived("store_bounds")
 
 
 def distinct_expr(table: ir.Table, column: str) -> ir.Table:

@@ -118,9 +118,18 @@ def cross_channel_expr(filters: Filters, *, basis: Basis = "first") -> ir.Table:
     ).agg(conversions=ibis._.count(), revenue=labelled.revenue.sum())
 
 
+def cross_channel_monthly(engine: Engine, filters: Filters, *, basis: Basis = "first") -> pl.DataFrame:
+    """:func:`cross_channel_expr`'s rows: what both the matrix and the online/offline shares read."""
+    return engine.to_polars(cross_channel_expr(filters, basis=basis))
+
+
 def cross_channel(engine: Engine, filters: Filters, *, basis: Basis = "first") -> pl.DataFrame:
     """journey_channel × purchase_channel: conversions, revenue, row share (in %) and share of all."""
-    monthly = engine.to_polars(cross_channel_expr(filters, basis=basis))
+    return cross_channel_matrix(cross_channel_monthly(engine, filters, basis=basis))
+
+
+def cross_channel_matrix(monthly: pl.DataFrame) -> pl.DataFrame:
+    """:func:`cross_channel` from :func:`cross_channel_monthly`'s rows."""
     matrix = monthly.group_by("journey_channel", "purchase_channel").agg(
         pl.col("conversions").sum(), pl.col("revenue").sum()
     )
@@ -140,7 +149,11 @@ def online_offline(engine: Engine, filters: Filters, *, basis: Basis = "first") 
     Columns: month, offline_purchases, online_to_offline (those with an online journey channel),
     online_to_offline_share (%), online_purchases, offline_to_online, offline_to_online_share (%).
     """
-    monthly = engine.to_polars(cross_channel_expr(filters, basis=basis))
+    return online_offline_shares(cross_channel_monthly(engine, filters, basis=basis))
+
+
+def online_offline_shares(monthly: pl.DataFrame) -> pl.DataFrame:
+    """:func:`online_offline` from :func:`cross_channel_monthly`'s rows."""
     flagged = monthly.with_columns(
         bought_offline=pl.col("purchase_channel").is_in(OFFLINE_CHANNELS),
         bought_online=pl.col("purchase_channel").is_in(ONLINE_CHANNELS),

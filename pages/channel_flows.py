@@ -41,7 +41,9 @@ chart(
 
 st.subheader("Cross-channel conversion")
 basis = basis_option()
-cross = compute(flows.cross_channel, filters, basis=basis)
+# One query for the matrix and the online/offline shares.
+monthly = compute(flows.cross_channel_monthly, filters, basis=basis)
+cross = flows.cross_channel_matrix(monthly)
 if cross.is_empty():
     st.info("No converting journey with a touch in this period.", icon=":material/info:")
 else:
@@ -55,7 +57,7 @@ else:
         filters_text=filters.describe(),
         query=flows.cross_channel_expr(filters, basis=basis),
     )
-    shares = compute(flows.online_offline, filters, basis=basis)
+    shares = flows.online_offline_shares(monthly)
     cross_channel_cards(shares)
     chart(
         charts.online_offline_figure(shares),

@@ -267,6 +267,9 @@ def _reader_sql(path: Path) -> str:
 
 
 def _stage(cur: duckdb.DuckDBPyConnection, path: Path, table: str) -> _Staged:
+    # The staging table's name is written into the SQL of every later step: only the loader's own.
+    if table not in _TEMP_TABLES:
+        raise ValueError(f"{table!r} is not one of the loader's staging tables")
     reader = _reader_sql(path)
     if not path.exists():
         raise LoadError(f"{path}: file not found")

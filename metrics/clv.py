@@ -40,7 +40,7 @@ import numpy as np
 import polars as pl
 
 from data_access.derived import derived
-from data_access.derived_clv import sum_over_channels
+from data_access.derived_clv import purchase_totals, sum_over_channels
 from data_access.schema import unified
 from metrics import uplift
 from metrics.catalog import bounds_expr
@@ -127,15 +127,16 @@ def _weeks(days: ir.IntegerValue) -> ir.FloatingValue:
 def summary_expr(filters: Filters, *, as_of: date) -> ir.Table:
     """The per-customer summary the models read (see the module docstring), one row per buyer."""
     days = purchase_days_expr(filters, as_of=as_of)
-    bought = days.orders > 0
-    per = days.group_by("customer_id").agg(
-        first_purchase=days.day.min(where=bought),
-        last_purchase=days.day.max(where=bought),
-        purchase_days=bought.cast("int64").sum().cast("int64"),
-        spend=days.spend.sum(where=bought),
-        first_spend=days.spend.argmin(days.day, where=bought),
-        historical_revenue=days.net.sum(),
-    )
+    if filters.channels:
+        per = purchase_totals(days)
+    else:
+        # Customers with nothing after as_of keep their stored all-history totals; only the others
+        # are regrouped from their purchase days up to as_of.
+        totals = restrict_customers(derived("customer_purchase_totals"), filters)
+        active_later = totals.filter(totals.last_day > ibis.literal(as_of)).select("customer_id")
+        settled = totals.filter(totals.last_day <= ibis.literal(as_of))
+        regrouped = purchase_totals(days.semi_join(active_later, "customer_id"))
+        per = settled.union(regrouped.cast(settled.schema()))
     per = per.filter(per.purchase_days > 0)
     frequency = per.purchase_days - 1
     return per.select(

@@ -423,3 +423,11 @@ def test_channels_used_as_of_a_day_from_the_lifetime_count(demo, as_of):
     direct = demo.to_polars(uplift.engagement_expr(every_channel, as_of=as_of)).sort("customer_id")
     assert_frame_equal(lifetime, direct)
     assert lifetime["channels_used"].min() >= 1
+
+
+@pytest.mark.parametrize("as_of", [date(2025, 6, 30), date(2026, 10, 31)])
+def test_summary_from_stored_totals_equals_the_regrouped_summary(demo, as_of):
+    # Without a channel filter, customers with nothing after as_of come from the stored totals and
+    # only the others are regrouped; naming every channel regroups everyone's purchase days.
+    every_channel = Filters(channels=tuple(demo.to_polars(derived("channel_bits"))["channel"].sort()))
+    assert_frame_equal(clv.summary(demo, Filters(), as_of=as_of), clv.summary(demo, every_channel, as_of=as_of))

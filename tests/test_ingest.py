@@ -571,3 +571,15 @@ def test_transactions_whole_file_problems(store, tmp_path):
     with pytest.raises(LoadError, match="date_format '%Q' is not a strptime format"):
         load_tx(store, path, date_format="%Q")
     assert rows(store, "SELECT count(*) FROM loads") == [(0,)]
+
+
+def test_staging_takes_only_the_loaders_own_table_names(tmp_path):
+    # A staging table's name goes into the SQL text of every later step, so it must be one of ours.
+    import duckdb
+
+    from data_access import ingest
+
+    source = tmp_path / "events.csv"
+    source.write_text("event_id\ne1\n")
+    with pytest.raises(ValueError, match="staging tables"):
+        ingest._stage(duckdb.connect(), source, "events; DROP TABLE events")

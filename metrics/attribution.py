@@ -27,6 +27,7 @@ subset-sum transform; it sums to the total and ignores order and repeats.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from math import factorial

@@ -381,9 +381,7 @@ def scored_customers(
     fit = fit_summary(frame, as_of=as_of)
     if not fit.ok:
         return ScoredCustomers(fit=fit, scores=None)
-    scored = score_customers(frame, bgnbd=fit.bgnbd, gamma_gamma=fit.gamma_gamma,
-                             horizon_months=horizon_months, monthly_discount=monthly_discount)
-    scores = assign_tiers(scored).select(SCORE_COLUMNS)
+    scores = _tiered_scores(frame, fit, horizon_months=horizon_months, monthly_discount=monthly_discount)
     views = value_views(scores, horizon_months=horizon_months) if with_views else None
     return ScoredCustomers(fit=fit, scores=scores, views=views)
 
@@ -413,9 +411,13 @@ def customer_scores(
         raise ValueError(f"the models were fitted as of {models.as_of}, not {as_of}")
     if not models.ok:
         raise InsufficientData(models.problem)
-    scored = score_customers(_customers(engine, filters, as_of=as_of), bgnbd=models.bgnbd,
-                             gamma_gamma=models.gamma_gamma, horizon_months=horizon_months,
-                             monthly_discount=monthly_discount)
+    return _tiered_scores(_customers(engine, filters, as_of=as_of), models, horizon_months=horizon_months,
+                          monthly_discount=monthly_discount)
+
+
+def _tiered_scores(frame: pl.DataFrame, fit: ClvFit, *, horizon_months: int, monthly_discount: float) -> pl.DataFrame:
+    scored = score_customers(frame, bgnbd=fit.bgnbd, gamma_gamma=fit.gamma_gamma,
+                             horizon_months=horizon_months, monthly_discount=monthly_discount)
     return assign_tiers(scored).select(SCORE_COLUMNS)
 
 

@@ -33,7 +33,8 @@ def daily_activity_expr() -> ir.Table:
 
     Counts here are sums, so any date range or channel subset is a plain re-aggregation; only
     distinct-customer counts need the customer_id kept. Stored in day order, so a date range
-    reads only its days' row groups (90 of 730 days: 0.32 s → about 0.08 s at a million customers).
+    reads only its days' row groups: at a million customers, the KPI query's scan of 90 days took
+    0.32 s and takes 0.11 s.
     """
     e = unified("events")
     is_purchase = e.event_type == "purchase"

@@ -67,7 +67,7 @@ def journey_touches_expr(*, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> ir.Ta
 
     Stored in day order, so a date range reads only the row groups of its days: at a million
     customers, 90 days of journey map flows take 0.75 s instead of 1.6 s and transitions 0.3 s
-    instead of 0.7 s, for about 30 s more build (of 140 s).
+    instead of 0.7 s, for about 45 s more build (188.6 s against 142.5 s).
     """
     e = unified("events")
     outcomes = tuple(t for t in NON_TOUCH_EVENT_TYPES if t != "purchase")

@@ -69,7 +69,8 @@ class Store:
 
         The compiled SQL runs on this thread's cursor directly: Ibis' own result conversion
         imports pandas, 0.65 s of every fresh process's first query, for nothing a Polars result
-        needs.
+        needs. That path also registers in-memory tables (``ibis.memtable``) first; no metric
+        uses one, and one would fail here as an unknown table.
         """
         backend = self.backend
         result = backend.con.sql(backend.compile(expr.as_table())).to_arrow_table()

@@ -77,6 +77,14 @@ def test_bad_setting_is_one_line(monkeypatch, capsys):
     assert len(err.splitlines()) == 1
 
 
+def test_more_channels_than_a_mask_holds_is_a_bad_setting(monkeypatch, capsys):
+    # The roll-ups keep a set of channels as the bits of one int64.
+    monkeypatch.setenv("JOURNEYLENS_CHANNELS", json.dumps([f"channel{i}" for i in range(64)]))
+    assert main(["report", "kpis"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "invalid setting: JOURNEYLENS_CHANNELS: Tuple should have at most 63 items after validation, not 64")
+
+
 def test_demo_is_reproducible_and_reports(tmp_path, capsys):
     first, second = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
     for path in (first, second):

@@ -289,8 +289,8 @@ def resample_counts(counts: np.ndarray, *, replicates: int, rng: np.random.Gener
     many journeys come from the pool, and those are then drawn uniformly from the pool's journeys,
     which is the conditional distribution of a multinomial given its pooled total.
     """
-    return np.concatenate([*_resampled_chunks(counts, replicates=replicates, rng=rng, chunk=max(1, replicates)),
-                           np.zeros((0, len(counts)))])
+    blocks = list(_resampled_chunks(counts, replicates=replicates, rng=rng, chunk=max(1, replicates)))
+    return np.concatenate(blocks) if blocks else np.zeros((0, len(counts)))
 
 
 def _resampled_chunks(counts: np.ndarray, *, replicates: int, rng: np.random.Generator,
@@ -304,13 +304,11 @@ def _resampled_chunks(counts: np.ndarray, *, replicates: int, rng: np.random.Gen
     """
     counts = np.asarray(counts, dtype=np.int64)
     total = int(counts.sum())
-    if total == 0:
-        for lo in range(0, replicates, chunk):
-            yield np.zeros((min(chunk, replicates - lo), len(counts)))
-        return
     rare = counts < RARE_CELL
     pooled = int(counts[rare].sum())
-    top = rng.multinomial(total, np.append(counts[~rare], pooled) / total, size=replicates)
+    # Nothing to draw from: every replicate is all zeros (and the generator is left untouched).
+    top = (rng.multinomial(total, np.append(counts[~rare], pooled) / total, size=replicates) if total
+           else np.zeros((replicates, int((~rare).sum()) + 1), dtype=np.int64))
     journey_cell = np.repeat(np.flatnonzero(rare), counts[rare])
     for lo in range(0, replicates, chunk):
         block = top[lo:lo + chunk]

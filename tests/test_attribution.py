@@ -300,3 +300,12 @@ def test_pooled_resampling_is_a_multinomial():
     assert (np.abs(draws.mean(axis=0) - n * p) <= 4 * standard_error + 1e-12).all()
     assert draws.var(axis=0) == pytest.approx(n * p * (1 - p), rel=0.05, abs=0.05)
     assert draws[:, 8].max() == 0
+
+
+def test_resampling_nothing_gives_zero_rows_of_the_right_width():
+    # No journeys at all: every replicate is all zeros; no replicates: an empty block, still
+    # as wide as the counts, so the callers' column arithmetic holds.
+    rng = np.random.default_rng(0)
+    result = am.resample_counts(np.zeros(4, dtype=np.int64), replicates=3, rng=rng)
+    np.testing.assert_array_equal(result, np.zeros((3, 4)))
+    assert am.resample_counts(np.array([1, 50, 3, 0]), replicates=0, rng=rng).shape == (0, 4)

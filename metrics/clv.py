@@ -520,19 +520,29 @@ def top_customers(scores: pl.DataFrame, *, n: int = 100) -> pl.DataFrame:
 
 def by_dimension(scores: pl.DataFrame, *, by: str) -> pl.DataFrame:
     """Per value of ``by`` (DIMENSIONS): customers, mean historical and predicted CLTV with 95%
-    intervals, total predicted CLTV and its share, mean P(alive). Largest total first."""
+    intervals (mean ± 1.96 s/√n, none for a group of one), total predicted CLTV and its share,
+    mean P(alive). Largest total first.
+
+    One grouping for everything: at a million customers the page computes this for every
+    dimension on each filter change, and a grouping per estimate took 0.09 s a dimension.
+
+    >>> scores = pl.DataFrame({"region": ["n", "n", "s"], "historical_revenue": [10.0, 30.0, 5.0],
+    ...                        "predicted_clv": [20.0, 40.0, 60.0], "p_alive": [0.5, 1.0, 0.9]})
+    >>> by_dimension(scores, by="region").select("group", "customers", "predicted_clv_mean", "value_pct").rows()
+    [('n', 2, 30.0, 50.0), ('s', 1, 60.0, 50.0)]
+    """
     check_option("dimension", by, DIMENSIONS)
-    grouped = scores.with_columns(group=pl.col(DIMENSIONS[by][0]))
-    parts = []
-    for column in ("historical_revenue", "predicted_clv"):
-        est = uplift.ratio_estimates(grouped, numerator=pl.col(column), denominator=pl.lit(1.0))
-        parts.append(est.select(
-            "group", **{f"{column}_mean": pl.col("value"),
-                        f"{column}_low": pl.col("value") - Z95 * pl.col("se"),
-                        f"{column}_high": pl.col("value") + Z95 * pl.col("se")}))
-    totals = grouped.group_by("group").agg(customers=pl.len(), predicted_clv_total=pl.col("predicted_clv").sum(),
-                                           mean_p_alive=pl.col("p_alive").mean())
-    result = totals.join(parts[0], on="group").join(parts[1], on="group")
+    root_n = pl.len().cast(pl.Float64).sqrt()
+
+    def interval(column: str) -> list[pl.Expr]:
+        mean, half_width = pl.col(column).mean(), Z95 * pl.col(column).std() / root_n
+        return [mean.alias(f"{column}_mean"), (mean - half_width).alias(f"{column}_low"),
+                (mean + half_width).alias(f"{column}_high")]
+
+    result = scores.group_by(group=pl.col(DIMENSIONS[by][0])).agg(
+        pl.len().alias("customers"), pl.col("predicted_clv").sum().alias("predicted_clv_total"),
+        pl.col("p_alive").mean().alias("mean_p_alive"), *interval("historical_revenue"), *interval("predicted_clv"),
+    )
     return result.with_columns(value_pct=pl.col("predicted_clv_total") / pl.col("predicted_clv_total").sum() * 100) \
         .sort(["predicted_clv_total", "group"], descending=[True, False])
 

@@ -431,3 +431,29 @@ def test_summary_from_stored_totals_equals_the_regrouped_summary(demo, as_of):
     # only the others are regrouped; naming every channel regroups everyone's purchase days.
     every_channel = Filters(channels=tuple(demo.to_polars(derived("channel_bits"))["channel"].sort()))
     assert_frame_equal(clv.summary(demo, Filters(), as_of=as_of), clv.summary(demo, every_channel, as_of=as_of))
+
+
+def test_value_by_dimension_on_three_customers():
+    # North: two customers with historical 10 and 30 (mean 20, s = 14.14, s/√2 = 10), predicted 20
+    # and 40; South: one customer, whose group of one has no interval.
+    scores = pl.DataFrame({
+        "region": ["North", "North", "South"],
+        "historical_revenue": [10.0, 30.0, 5.0],
+        "predicted_clv": [20.0, 40.0, 90.0],
+        "p_alive": [0.5, 1.0, 0.9],
+    })
+    result = clv.by_dimension(scores, by="region")
+    expected = pl.DataFrame({
+        "group": ["South", "North"],
+        "customers": [1, 2],
+        "predicted_clv_total": [90.0, 60.0],
+        "mean_p_alive": [0.9, 0.75],
+        "historical_revenue_mean": [5.0, 20.0],
+        "historical_revenue_low": [None, 20.0 - clv.Z95 * 10],
+        "historical_revenue_high": [None, 20.0 + clv.Z95 * 10],
+        "predicted_clv_mean": [90.0, 30.0],
+        "predicted_clv_low": [None, 30.0 - clv.Z95 * 10],
+        "predicted_clv_high": [None, 30.0 + clv.Z95 * 10],
+        "value_pct": [60.0, 40.0],
+    }, schema_overrides={"customers": pl.UInt32})
+    assert_frame_equal(result, expected, check_dtypes=False)

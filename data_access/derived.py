@@ -19,7 +19,7 @@ import polars as pl
 
 from data_access.derived_clv import CLV_SCORES, CLV_TABLES
 from data_access.derived_journeys import DEFAULT_LOOKBACK_DAYS, JOURNEY_TABLES
-from data_access.derived_retention import RETENTION_TABLES
+from data_access.derived_retention import RETENTION_TABLES, channel_bits_expr
 from data_access.schema import NON_TOUCH_EVENT_TYPES, unified
 from data_access.store import Store
 
@@ -134,6 +134,8 @@ DERIVED_TABLES: dict[str, Callable[[], ir.Table]] = {
     "store_bounds": store_bounds_expr,
     "customer_channels": customer_channels_expr,
     "customer_facts": customer_facts_expr,
+    # The journey and all-channels tables read the channel bits.
+    "channel_bits": channel_bits_expr,
     **JOURNEY_TABLES,
     **RETENTION_TABLES,
     **CLV_TABLES,

@@ -178,9 +178,9 @@ def customer_months_all_channels_expr() -> ir.Table:
     return customer_periods_all_channels_expr(grain="month")
 
 
-# Built in this order: the all-channels tables read the per-channel ones and the channel bits.
+# Built in this order: the all-channels tables read the per-channel ones and the channel bits
+# (built before them, with the journey tables, which read them too).
 RETENTION_TABLES = {
-    "channel_bits": channel_bits_expr,
     "customer_weeks": customer_weeks_expr,
     "customer_months": customer_months_expr,
     "customer_weeks_all_channels": customer_weeks_all_channels_expr,

@@ -43,7 +43,7 @@ from data_access.derived import derived
 from data_access.derived_journeys import PATH_SEPARATOR
 from metrics.engine import Engine
 from metrics.filters import Filters, restrict_days
-from metrics.journeys import journeys_in_view, selects_journeys
+from metrics.journeys import in_selected_channels, journeys_in_view, selects_customers
 
 Model = Literal["first", "last", "linear", "position", "time-decay", "markov", "shapley"]
 
@@ -73,10 +73,10 @@ ASSUMPTIONS = {
 
 def heuristic_expr(filters: Filters) -> ir.Table:
     """Credited conversions and revenue per channel for the five heuristic models (wide)."""
-    # journey_credits holds the converting journeys with touches and their day: the date range
-    # alone is a filter on it, and other filters a semi-join after it.
-    credits = restrict_days(derived("journey_credits"), filters, column="day")
-    if selects_journeys(filters):
+    # journey_credits holds the converting journeys with touches, their day and channel mask: the
+    # date range and the channels are filters on it, regions and segments a semi-join after them.
+    credits = in_selected_channels(restrict_days(derived("journey_credits"), filters, column="day"), filters)
+    if selects_customers(filters):
         journeys = journeys_in_view(filters)
         credits = credits.semi_join(journeys.filter(journeys.converted).select("journey_id"), "journey_id")
     metrics = {}

@@ -21,6 +21,7 @@ import ibis.expr.types as ir
 import polars as pl
 
 from data_access.derived import derived
+from data_access.derived_retention import channel_mask
 from metrics.engine import Engine
 from metrics.filters import Filters, restrict_customers, restrict_days
 
@@ -78,24 +79,32 @@ def journeys_in_view(filters: Filters) -> ir.Table:
     return j
 
 
-def selects_journeys(filters: Filters) -> bool:
-    """Whether the filters pick journeys by more than their day (channels, customers, a segment)."""
-    return bool(filters.channels or filters.regions or filters.segments or filters.segment_rule)
+def selects_customers(filters: Filters) -> bool:
+    """Whether the filters pick journeys by their customer (regions, segments, a saved segment)."""
+    return bool(filters.regions or filters.segments or filters.segment_rule)
+
+
+def in_selected_channels(rows: ir.Table, filters: Filters) -> ir.Table:
+    """Rows (of the touch or credit table) of journeys that touched or converted in a selected
+    channel, by a bit test on their ``journey_channels`` mask."""
+    if not filters.channels:
+        return rows
+    return rows.filter((rows.journey_channels & channel_mask(filters.channels)) != 0)
 
 
 def touches_of(filters: Filters, journeys: ir.Table | None = None) -> ir.Table:
     """The touch rows of ``journeys``, a selection of the journeys in view (default: all of them).
 
-    A touch carries its journey's day, so the date range narrows the touch table with a plain
-    filter first and the semi-join on journey ids, a hash probe per touch, only sees the range's
-    touches; nothing but the date range selecting the journeys, it is left out.
+    A touch carries its journey's day and channel mask, so the journeys in view need no join:
+    the date range is a plain filter (which reads only its days' row groups), a channel filter a
+    bit test, and regions or segments the customer semi-join. At a million customers a channel
+    filter's semi-join on journey_id added about 0.2 s to each touch query of 90 days. An explicit
+    selection of ``journeys`` is semi-joined on journey_id, after the date range.
     """
     touches = restrict_days(derived("journey_touches"), filters, column="day")
-    if journeys is None:
-        if not selects_journeys(filters):
-            return touches
-        journeys = journeys_in_view(filters)
-    return touches.semi_join(journeys.select("journey_id"), "journey_id")
+    if journeys is not None:
+        return touches.semi_join(journeys.select("journey_id"), "journey_id")
+    return restrict_customers(in_selected_channels(touches, filters), filters)
 
 
 def _selected_journeys(filters: Filters, *, direction: Direction, purchase_channel: str) -> ir.Table:

@@ -114,6 +114,19 @@ def test_bootstrap_intervals(store):
     assert result.equals(again)  # seeded
 
 
+@pytest.mark.parametrize(("channels", "expected_first"), [
+    (("store",), {"web": 2.0}),  # A and C converted in store: their first touches, web both
+    (("email",), {"web": 1.0}),  # A only (D touched email but did not convert)
+    (("app", "web"), {"app": 1.0, "web": 2.0}),  # A, B and C
+])
+def test_channel_filter_selects_whole_journeys(store, channels, expected_first):
+    # The credit rows' channel masks pick the journeys that touched or converted in a channel;
+    # their credit stays with every channel they touched.
+    result = am.attribution(store, Filters(channels=channels), models=("first",), bootstrap_replicates=0)
+    credited = {channel: credit for channel, credit in _credit(result, "first").items() if credit}
+    assert credited == expected_first
+
+
 def test_totals(store):
     assert am.totals(store, EVERYTHING).row(0, named=True) == {
         "journeys": 4, "conversions": 3, "conversions_without_touch": 0, "revenue": 210.0}

@@ -74,6 +74,37 @@ def test_touch_positions_and_times(store):
     assert touches["days_to_end"].to_list()[4:] == pytest.approx([9.0, 0.0, 0.0])
 
 
+def test_touches_carry_their_journeys_channels(store):
+    # Bits by channel name: app 1, email 2, social 4, store 8, support 16, web 32 (every channel
+    # in the events: support only has M's survey answer).
+    touches = store.to_polars(derived("journey_touches"))
+    masks = touches.group_by("journey_id").agg(pl.col("journey_channels").unique()).sort("journey_id")
+    assert dict(zip(masks["journey_id"], masks["journey_channels"].to_list(), strict=True)) == {
+        "M/0/c": [1 | 32],  # web, app → web purchase
+        "M/1/c": [2 | 8],  # email, store visit → store purchase
+        "M/2/d1": [32],
+        "M/2/d2": [4],
+        "T/0/c": [32],  # t1 web → t2 web purchase at the same instant
+        "T/1/c": [1],  # t3 app, after t2 by event id → t4 app purchase
+        "W/0/c": [32 | 8],  # web → store purchase: the purchase's channel counts
+        "W/0/d1": [2],  # email, a second too early: a drop-off, the purchase is not its own
+    }
+
+
+@pytest.mark.parametrize("filters", [
+    Filters(channels=("store",)),  # W/0/c by its purchase only, M/1/c by its touches too
+    Filters(channels=("app", "social")),
+    Filters(channels=("email",), regions=("South",)),  # M/1/c only (W is in the North)
+    Filters(start=date(2026, 3, 1), end=date(2026, 3, 31), channels=("web",)),
+])
+def test_touches_of_the_journeys_in_view(store, filters):
+    in_view = jm.journeys_in_view(filters).select("journey_id")
+    expected = store.to_polars(jm.touches_of(filters, in_view).select("event_id").order_by("event_id"))
+    result = store.to_polars(jm.touches_of(filters).select("event_id").order_by("event_id"))
+    assert not expected.is_empty()
+    assert_frame_equal(result, expected)
+
+
 def test_days_to_convert(store):
     journeys = store.to_polars(derived("journeys").order_by("journey_id"))
     days = dict(zip(journeys["journey_id"], journeys["days_to_convert"], strict=True))

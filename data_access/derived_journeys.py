@@ -71,9 +71,10 @@ def journey_touches_expr(*, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> ir.Ta
     instead of 0.7 s, for about 45 s more build (188.6 s against 142.5 s).
 
     ``journey_channels`` is the journey's channel mask (bits from channel_bits): the channels of
-    its touches and, for a converting journey, of its purchase. A channel filter keeps the touches
-    of the journeys it selects (see ``metrics.journeys``) by a bit test on the touch itself rather
-    than a semi-join with the journey table on journey_id.
+    its touches and, for a converting journey, of its purchase; ``conversion_channel`` is that
+    purchase's channel. The journeys a filter selects (see ``metrics.journeys``) are then picked by
+    tests on the touch itself rather than a join with the journey table on journey_id: at a
+    million customers, 90 days of journey map flows no longer join 4.4 million touches to the journeys.
     """
     e = unified("events")
     outcomes = tuple(t for t in NON_TOUCH_EVENT_TYPES if t != "purchase")
@@ -117,11 +118,12 @@ def journey_touches_expr(*, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> ir.Ta
     )
     in_segment = {"group_by": [t.customer_id, t.segment], "order_by": [t.occurred_at, t.event_id]}
     is_purchase = t.event_type == "purchase"
+    whole_segment = ibis.window(**in_segment, preceding=None, following=None)
     t = t.mutate(
         run=t.starts.sum().over(ibis.cumulative_window(**in_segment)),
-        # A segment holds at most one purchase, the one that closes it: its channel's bit.
-        purchase_bit=ibis.ifelse(is_purchase, t.bit, ibis.null("int64")).max()
-        .over(ibis.window(**in_segment, preceding=None, following=None)),
+        # A segment holds at most one purchase, the one that closes it: its channel and bit.
+        purchase_channel=ibis.ifelse(is_purchase, t.channel, ibis.null("string")).max().over(whole_segment),
+        purchase_bit=ibis.ifelse(is_purchase, t.bit, ibis.null("int64")).max().over(whole_segment),
     )
     t = t.filter(~is_purchase)
 
@@ -151,6 +153,7 @@ def journey_touches_expr(*, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> ir.Ta
         channel=t.channel,
         event_type=t.event_type,
         converted=t.converted,
+        conversion_channel=ibis.ifelse(t.converted, t.purchase_channel, ibis.null("string")),
         touch_number=t.touch_number.cast("int64"),
         touches=t.touches.cast("int64"),
         step=t.step.cast("int64"),

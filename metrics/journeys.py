@@ -107,6 +107,16 @@ def touches_of(filters: Filters, journeys: ir.Table | None = None) -> ir.Table:
     return restrict_customers(in_selected_channels(touches, filters), filters)
 
 
+def _selected_touches(filters: Filters, *, direction: Direction, purchase_channel: str) -> ir.Table:
+    """The touches of :func:`_selected_journeys`' journeys, picked by their own columns."""
+    touches = touches_of(filters)
+    if direction == "backward":
+        touches = touches.filter(touches.converted)
+    if purchase_channel:
+        touches = touches.filter(touches.conversion_channel == purchase_channel)
+    return touches
+
+
 def _selected_journeys(filters: Filters, *, direction: Direction, purchase_channel: str) -> ir.Table:
     j = journeys_in_view(filters)
     if direction == "backward":
@@ -149,10 +159,7 @@ def flows_expr(filters: Filters, *, steps: int = DEFAULT_STEPS, direction: Direc
     null where the journey ends (``ends``) or leaves the window of ``steps`` steps.
     """
     _check_steps(steps)
-    selected = _selected_journeys(filters, direction=direction, purchase_channel=purchase_channel)
-    # The join with the selected journeys at the end selects the touches too: joining only the few
-    # steps in the window is cheaper than a semi-join of every touch first.
-    touches = restrict_days(derived("journey_touches"), filters, column="day")
+    touches = _selected_touches(filters, direction=direction, purchase_channel=purchase_channel)
     rows = _positions(touches, collapse=collapse)
     anchor_at = _parse_anchor(start) if direction == "forward" else None
     if anchor_at is not None:
@@ -168,7 +175,6 @@ def flows_expr(filters: Filters, *, steps: int = DEFAULT_STEPS, direction: Direc
         stops = rows.ends | rows.cut
     rows = rows.mutate(next_channel=ibis.ifelse(stops, ibis.null("string"), rows.next_channel))
     rows = rows.filter(rows.position <= steps)
-    rows = rows.join(selected.select("journey_id", "conversion_channel"), "journey_id")
     return (
         rows.group_by("position", "channel", "next_channel", "ends", "cut", "conversion_channel")
         .agg(journeys=ibis._.count())

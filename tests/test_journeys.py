@@ -89,6 +89,11 @@ def test_touches_carry_their_journeys_channels(store):
         "W/0/c": [32 | 8],  # web → store purchase: the purchase's channel counts
         "W/0/d1": [2],  # email, a second too early: a drop-off, the purchase is not its own
     }
+    # Each touch also names its journey's purchase channel, as the journey table does.
+    per_journey = touches.select("journey_id", "conversion_channel").unique()
+    journeys = store.to_polars(derived("journeys").filter(lambda j: j.touches > 0))
+    expected = journeys.select("journey_id", "conversion_channel")
+    assert_frame_equal(per_journey.sort("journey_id"), expected.sort("journey_id"))
 
 
 @pytest.mark.parametrize("filters", [

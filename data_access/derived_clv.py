@@ -21,6 +21,7 @@ import functools
 import ibis
 import ibis.expr.types as ir
 
+from data_access.derived_retention import bit_or, channel_bits_table
 from data_access.schema import unified
 
 CLV_SCORES = "customer_clv_scores"
@@ -29,24 +30,32 @@ CLV_SCORES = "customer_clv_scores"
 def customer_purchase_days_expr() -> ir.Table:
     """One row per customer, day and channel with a purchase or refund.
 
-    orders: purchase events; spend: their gross revenue; net: purchases minus refunds.
+    orders: purchase events; spend: their gross revenue; net: purchases minus refunds;
+    day_channels: the mask (channel_bits) of every channel with a purchase or refund that day.
     """
     e = unified("events")
     rows = e.filter(e.event_type.isin(("purchase", "refund")))
     is_purchase = rows.event_type == "purchase"
-    return rows.group_by(["customer_id", rows.occurred_at.date().name("day"), "channel"]).agg(
+    days = rows.group_by(["customer_id", rows.occurred_at.date().name("day"), "channel"]).agg(
         orders=is_purchase.cast("int64").sum(),
         spend=rows.revenue.sum(where=is_purchase).fill_null(0).cast("float64"),
         net=rows.revenue.sum().fill_null(0).cast("float64"),
     )
+    tagged = days.join(channel_bits_table(), "channel")
+    return tagged.select(
+        "customer_id", "day", "channel", "orders", "spend", "net",
+        day_channels=bit_or(tagged.bit).over(ibis.window(group_by=["customer_id", "day"])),
+    )
+
+
+def _day_sums(rows: ir.Table) -> dict[str, ir.Value]:
+    # DuckDB sums BIGINT into HUGEINT, which makes every later `orders > 0` three times slower.
+    return {"orders": rows.orders.sum().cast("int64"), "spend": rows.spend.sum(), "net": rows.net.sum()}
 
 
 def sum_over_channels(rows: ir.Table) -> ir.Table:
     """Purchase-day rows (customer_id, day, channel, orders, spend, net) added up per customer and day."""
-    return rows.group_by(["customer_id", "day"]).agg(
-        # DuckDB sums BIGINT into HUGEINT, which makes every later `orders > 0` three times slower.
-        orders=rows.orders.sum().cast("int64"), spend=rows.spend.sum(), net=rows.net.sum()
-    )
+    return rows.group_by(["customer_id", "day"]).agg(**_day_sums(rows))
 
 
 @functools.cache
@@ -55,11 +64,16 @@ def _purchase_days_schema() -> ibis.Schema:
 
 
 def customer_purchase_days_all_channels_expr() -> ir.Table:
-    """One row per customer and day with a purchase or refund in any channel (same measures).
+    """One row per customer and day with a purchase or refund in any channel (same measures, and
+    the day's channel mask as ``channels``).
 
     Stored in customer order: the per-customer summary that reads it groups and sorts by customer.
+    With the masks, a channel filter takes a day's totals from here when every channel of the day
+    is selected, and adds up channel rows only for the few days that mix selected and other
+    channels (see ``metrics.clv.purchase_days_expr``).
     """
-    days = sum_over_channels(ibis.table(_purchase_days_schema(), name="customer_purchase_days"))
+    rows = ibis.table(_purchase_days_schema(), name="customer_purchase_days")
+    days = rows.group_by(["customer_id", "day"]).agg(**_day_sums(rows), channels=rows.day_channels.max())
     return days.order_by(["customer_id", "day"])
 
 

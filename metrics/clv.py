@@ -41,6 +41,7 @@ import polars as pl
 
 from data_access.derived import derived
 from data_access.derived_clv import purchase_totals, sum_over_channels
+from data_access.derived_retention import channel_mask
 from data_access.schema import unified
 from metrics import uplift
 from metrics.catalog import bounds_expr
@@ -102,21 +103,33 @@ def resolve_as_of(engine: Engine, filters: Filters, as_of: date | None = None) -
 # ---------------------------------------------------------------------------------------------
 # Expressions
 
+_DAY_COLUMNS = ("customer_id", "day", "orders", "spend", "net")
+
 
 def purchase_days_expr(filters: Filters, *, as_of: date, after: date | None = None) -> ir.Table:
     """One row per customer and day with a purchase or refund in the selected channels, up to ``as_of``.
 
     orders (purchases that day), spend (their gross revenue) and net (purchases minus refunds).
     ``after`` keeps only days after it (a holdout period).
+
+    With a channel filter, a day whose channels are all selected keeps its stored totals and only
+    the days mixing selected and other channels are added up again from their channel rows: at a
+    million customers, a few thousand days instead of 2.3 million.
     """
-    rows = derived("customer_purchase_days" if filters.channels else "customer_purchase_days_all_channels")
-    rows = rows.filter(rows.day <= ibis.literal(as_of))
-    if after is not None:
-        rows = rows.filter(rows.day > ibis.literal(after))
-    rows = restrict_customers(rows, filters)
+    def in_period(rows: ir.Table) -> ir.Table:
+        rows = rows.filter(rows.day <= ibis.literal(as_of))
+        if after is not None:
+            rows = rows.filter(rows.day > ibis.literal(after))
+        return restrict_customers(rows, filters)
+
+    days = in_period(derived("customer_purchase_days_all_channels"))
     if not filters.channels:
-        return rows
-    return sum_over_channels(restrict_channels(rows, filters))
+        return days.select(*_DAY_COLUMNS)
+    selected = channel_mask(filters.channels)
+    whole_days = days.filter((days.channels | selected) == selected)
+    channel_rows = restrict_channels(in_period(derived("customer_purchase_days")), filters)
+    mixed_days = sum_over_channels(channel_rows.filter((channel_rows.day_channels | selected) != selected))
+    return whole_days.select(*_DAY_COLUMNS).union(mixed_days.select(*_DAY_COLUMNS))
 
 
 def _weeks(days: ir.IntegerValue) -> ir.FloatingValue:

@@ -16,6 +16,7 @@ from polars.testing import assert_frame_equal
 from scipy import stats
 
 from data_access.derived import derived
+from data_access.derived_clv import sum_over_channels
 from data_access.store import Store
 from journeylens.cli import main
 from metrics import clv, uplift
@@ -431,6 +432,26 @@ def test_summary_from_stored_totals_equals_the_regrouped_summary(demo, as_of):
     # only the others are regrouped; naming every channel regroups everyone's purchase days.
     every_channel = Filters(channels=tuple(demo.to_polars(derived("channel_bits"))["channel"].sort()))
     assert_frame_equal(clv.summary(demo, Filters(), as_of=as_of), clv.summary(demo, every_channel, as_of=as_of))
+
+
+@pytest.mark.parametrize("channels", [("store",), ("web", "app"), ("email", "social", "store", "support", "web")])
+def test_purchase_days_of_some_channels_equal_their_channel_rows_added_up(demo, channels):
+    # Days whose channels are all selected keep their stored totals, mixed days are added up again
+    # from their channel rows: the same rows as adding up every selected channel row.
+    filters = Filters(channels=channels)
+    as_of = date(2026, 10, 31)
+    rows = derived("customer_purchase_days")
+    rows = rows.filter((rows.day <= as_of) & rows.channel.isin(channels))
+    expected = demo.to_polars(sum_over_channels(rows)).sort("customer_id", "day")
+    result = demo.to_polars(clv.purchase_days_expr(filters, as_of=as_of)).sort("customer_id", "day")
+    assert len(result) > 100
+    assert_frame_equal(result, expected, check_dtypes=False)
+    # The demo has days mixing selected and other channels, so both paths are exercised.
+    bits = dict(demo.to_polars(derived("channel_bits")).iter_rows())
+    selected = sum(bits[channel] for channel in channels)
+    days = demo.to_polars(derived("customer_purchase_days_all_channels"))
+    mixed = days.filter((pl.col("channels") & selected != 0) & (pl.col("channels") | selected != selected))
+    assert not mixed.is_empty()
 
 
 def test_value_by_dimension_on_three_customers():

@@ -107,22 +107,24 @@ def touches_of(filters: Filters, journeys: ir.Table | None = None) -> ir.Table:
     return restrict_customers(in_selected_channels(touches, filters), filters)
 
 
+def _in_flow_view(rows: ir.Table, *, direction: Direction, purchase_channel: str) -> ir.Table:
+    """Rows of the journey or touch table (both have converted and conversion_channel) of the
+    journeys a flow view shows: only converting ones backward, only those bought in
+    ``purchase_channel`` when one is chosen."""
+    if direction == "backward":
+        rows = rows.filter(rows.converted)
+    if purchase_channel:
+        rows = rows.filter(rows.conversion_channel == purchase_channel)
+    return rows
+
+
 def _selected_touches(filters: Filters, *, direction: Direction, purchase_channel: str) -> ir.Table:
     """The touches of :func:`_selected_journeys`' journeys, picked by their own columns."""
-    touches = touches_of(filters)
-    if direction == "backward":
-        touches = touches.filter(touches.converted)
-    if purchase_channel:
-        touches = touches.filter(touches.conversion_channel == purchase_channel)
-    return touches
+    return _in_flow_view(touches_of(filters), direction=direction, purchase_channel=purchase_channel)
 
 
 def _selected_journeys(filters: Filters, *, direction: Direction, purchase_channel: str) -> ir.Table:
-    j = journeys_in_view(filters)
-    if direction == "backward":
-        j = j.filter(j.converted)
-    if purchase_channel:
-        j = j.filter(j.conversion_channel == purchase_channel)
+    j = _in_flow_view(journeys_in_view(filters), direction=direction, purchase_channel=purchase_channel)
     return j.filter(j.touches > 0)
 
 

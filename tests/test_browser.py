@@ -32,11 +32,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(demo_store: Path):
+def app_url(demo_store: Path, tmp_path_factory):
+    # The browser saves a segment, which writes a sidecar file next to the store: it gets its own
+    # copy, so the session's store stays read-only for every other test.
+    store = tmp_path_factory.mktemp("browser") / "demo.duckdb"
+    shutil.copyfile(demo_store, store)
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "journeylens", "serve", "--db", str(demo_store), "--port", str(port)],
-        env={**os.environ, "JOURNEYLENS_STORE_PATH": str(demo_store)},
+        [sys.executable, "-m", "journeylens", "serve", "--db", str(store), "--port", str(port)],
+        env={**os.environ, "JOURNEYLENS_STORE_PATH": str(store)},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"

@@ -11,8 +11,9 @@ Definitions (DESIGN.md §3), applied per customer to the events ordered by (occu
   silence ends the journey, so one stray visit a year ago is not glued to this month's browsing.
   Journeys still open when the data ends count as drop-offs.
 
-Both tables are Ibis expressions over the contract tables (the journey table also reads the touch
-table, which the build creates first), so they compile for Spark and ClickHouse. Sequences use
+Both tables are Ibis expressions over the contract tables and the derived tables the build creates
+before them (the touch table reads the channel bits, the journey table the touch table), so they
+compile for Spark and ClickHouse. Sequences use
 window functions, and whole paths are sorted arrays of (position, channel) structs joined into a
 string: an unordered collect followed by a sort, which every engine supports, unlike an ordered
 collect.

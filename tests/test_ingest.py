@@ -583,3 +583,43 @@ def test_staging_takes_only_the_loaders_own_table_names(tmp_path):
     source.write_text("event_id\ne1\n")
     with pytest.raises(ValueError, match="staging tables"):
         ingest._stage(duckdb.connect(), source, "events; DROP TABLE events")
+
+
+class _RecordingCursor:
+    """A DuckDB cursor that keeps the text of every statement it runs."""
+
+    def __init__(self, cursor, statements: list[str]) -> None:
+        self._cursor, self._statements = cursor, statements
+
+    def execute(self, sql, *args, **kwargs):
+        self._statements.append(sql)
+        return self._cursor.execute(sql, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._cursor, name)
+
+
+def test_no_value_from_a_file_or_an_option_reaches_the_sql_text(store, tmp_path, monkeypatch):
+    # The loader writes SQL around its own fragments; headers, cells, file names and options are
+    # bound parameters. Every marker below must reach the store, and none the statements.
+    from data_access import ingest
+
+    statements: list[str] = []
+    cursor = ingest._cursor
+    monkeypatch.setattr(ingest, "_cursor", lambda s: _RecordingCursor(cursor(s), statements))
+    events = write(
+        tmp_path / "markerfile_events.csv",
+        EVENT_HEADER + ",markerheader",
+        "markerevent,markercustomer,2024-01-01,web,page_view,markerorder,1.5,,,markercell",
+        "markerbad,markercustomer,markerdate,web,page_view,,,,,",
+    )
+    load_contract_files(store, events=events, channels=CHANNELS)
+    transactions = write(tmp_path / "markertx.csv", "MarkerCustomer,MarkerDate,MarkerAmount",
+                         "markerbuyer,07/01/2024,12.5")
+    load_transactions(store, transactions, customer_col="MarkerCustomer", date_col="MarkerDate",
+                      amount_col="MarkerAmount", date_format="%d/%m/%Y", channels=CHANNELS)
+    assert rows(store, "SELECT count(*) FROM events WHERE customer_id IN ('markercustomer', 'markerbuyer')") == [(2,)]
+    assert rows(store, "SELECT count(*) FROM quarantine WHERE raw LIKE '%markerdate%'") == [(1,)]
+    assert len(statements) > 20
+    leaked = [sql for sql in statements if "marker" in sql.lower() or "%d/%m" in sql]
+    assert leaked == []

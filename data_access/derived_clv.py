@@ -19,6 +19,8 @@ from __future__ import annotations
 import functools
 
 import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
 from data_access.derived_retention import bit_or, channel_bits_table
@@ -50,7 +52,9 @@ def customer_purchase_days_expr() -> ir.Table:
 
 def _day_sums(rows: ir.Table) -> dict[str, ir.Value]:
     # DuckDB sums BIGINT into HUGEINT, which makes every later `orders > 0` three times slower.
-    return {"orders": rows.orders.sum().cast("int64"), "spend": rows.spend.sum(), "net": rows.net.sum()}
+    # Ibis already types the sum as int64 and drops a cast to it, so the Cast node is built here.
+    orders = ops.Cast(rows.orders.sum(), to=dt.int64).to_expr()
+    return {"orders": orders, "spend": rows.spend.sum(), "net": rows.net.sum()}
 
 
 def sum_over_channels(rows: ir.Table) -> ir.Table:

@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 
 import ibis
 import ibis.expr.types as ir
+import polars as pl
 
 from data_access.schema import unified
 from metrics.segments import member_ids_expr
@@ -58,6 +59,15 @@ class Filters:
             raise ValueError("a previous period needs both a start and an end date")
         shift = timedelta(days=self.days)
         return dataclasses.replace(self, start=self.start - shift, end=self.end - shift)
+
+    def every_channel(self) -> Filters:
+        """These filters without the channel restriction.
+
+        A per-channel figure (a channel's revenue, its active customers) does not depend on which
+        other channels are selected: computed once over every channel and narrowed with
+        :func:`keep_channels`, it needs no query when the user changes the channels.
+        """
+        return dataclasses.replace(self, channels=())
 
     def describe(self) -> str:
         """One line for captions and exports: what this view is restricted to."""
@@ -112,6 +122,18 @@ def restrict_customers(table: ir.Table, filters: Filters) -> ir.Table:
     if filters.segments:
         customers = customers.filter(customers.segment.isin(filters.segments))
     return table.semi_join(customers.select("customer_id"), "customer_id")
+
+
+def keep_channels(frame: pl.DataFrame, filters: Filters, *, column: str = "channel") -> pl.DataFrame:
+    """The rows of a per-channel result in the selected channels.
+
+    >>> mix = pl.DataFrame({"channel": ["web", "store"], "revenue": [10.0, 5.0]})
+    >>> keep_channels(mix, Filters(channels=("store",)))["channel"].to_list()
+    ['store']
+    """
+    if filters.channels:
+        frame = frame.filter(pl.col(column).is_in(filters.channels))
+    return frame
 
 
 def apply_filters(table: ir.Table, filters: Filters, *, day_column: str | None = None,

@@ -9,8 +9,20 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from data_access.store import Store
-from metrics.filters import Filters
-from metrics.kpis import channel_mix, kpis, totals_expr, trend
+from metrics.filters import Filters, keep_channels
+from metrics.kpis import (
+    active_total,
+    channel_mix,
+    channel_mix_of,
+    channel_sums,
+    channel_trend,
+    customer_counts,
+    customer_counts_expr,
+    kpis,
+    kpis_of,
+    trend,
+    trend_of,
+)
 from tests.factories import four_customers_store
 
 MARCH = Filters(start=date(2026, 3, 1), end=date(2026, 3, 31))
@@ -166,8 +178,22 @@ def test_kpi_customer_counts_equal_counts_from_every_event(demo, start, end, cha
         "repeat_purchasers": per_customer.filter(pl.col("orders") >= 2).height,
         "omnichannel_customers": per_customer.filter(pl.col("channels") >= 2).height,
     }
-    result = demo.to_polars(totals_expr(filters)).select(list(expected)).row(0, named=True)
+    result = demo.to_polars(customer_counts_expr(filters)).select(list(expected)).row(0, named=True)
     assert result == expected
     per_channel = events.group_by("channel").agg(customers=pl.col("customer_id").n_unique())
     mix = channel_mix(demo, filters).select("channel", "customers")
     assert_frame_equal(mix.sort("channel"), per_channel.sort("channel"), check_dtypes=False)
+
+
+@pytest.mark.parametrize("channels", [("store",), ("app", "email", "web"), ("email", "sms")])
+def test_per_channel_figures_narrowed_from_every_channel_equal_the_selections_own(demo, channels):
+    # The Overview narrows one result over every channel instead of querying per selection; that
+    # is only right if no channel's figures depend on the other channels selected.
+    filters = Filters(start=date(2025, 6, 18), end=date(2025, 9, 2), channels=channels)
+    every = filters.every_channel()
+    assert_frame_equal(channel_mix_of(channel_mix(demo, every), filters), channel_mix(demo, filters))
+    by_channel = keep_channels(channel_trend(demo, every, grain="week"), filters)
+    result = trend_of(by_channel, active_total(demo, filters, grain="week"), filters, grain="week")
+    assert_frame_equal(result, trend(demo, filters, grain="week"))
+    sums = keep_channels(channel_sums(demo, every), filters)
+    assert_frame_equal(kpis_of(sums, customer_counts(demo, filters), filters), kpis(demo, filters))

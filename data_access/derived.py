@@ -19,7 +19,7 @@ import polars as pl
 
 from data_access.derived_clv import CLV_SCORES, CLV_TABLES
 from data_access.derived_journeys import DEFAULT_LOOKBACK_DAYS, JOURNEY_TABLES
-from data_access.derived_retention import RETENTION_TABLES, channel_bits_expr
+from data_access.derived_retention import RETENTION_TABLES, bit_or, channel_bits_expr, channel_bits_table
 from data_access.schema import NON_TOUCH_EVENT_TYPES, unified
 from data_access.store import Store
 
@@ -87,7 +87,9 @@ def customer_facts_expr() -> ir.Table:
     """One row per unified customer with lifetime facts (segments, CLTV and 360 read these).
 
     Distinct counts (channels, purchase days) are counted over pre-grouped rows, which is exact on
-    every engine (ClickHouse compiles ``nunique`` to an approximation).
+    every engine (ClickHouse compiles ``nunique`` to an approximation). ``channels`` is the mask
+    of the channels used (bits from channel_bits), so the channels used among any selection are a
+    bit count, not a grouping of the customer-channel rows.
     """
     e = unified("events")
     c = unified("customers")
@@ -113,14 +115,15 @@ def customer_facts_expr() -> ir.Table:
         .group_by("customer_id")
         .agg(purchase_days=ibis._.count())
     )
-    channels = customer_channels_expr().group_by("customer_id").agg(channels_used=ibis._.count())
+    used = customer_channels_expr().join(channel_bits_table(), "channel")
+    channels = used.group_by("customer_id").agg(channels_used=ibis._.count(), channels=bit_or(used.bit))
     facts = (
         c.left_join(per_customer, "customer_id")
         .left_join(purchase_days, "customer_id")
         .left_join(channels, "customer_id")
     )
     zero_when_missing = ("events", "orders", "gross_revenue", "net_revenue", "support_contacts",
-                         "purchase_days", "channels_used")
+                         "purchase_days", "channels_used", "channels")
     return facts.select(
         "customer_id", "first_seen_at", "acquisition_channel", "region", "segment",
         "first_event_at", "last_event_at", "first_purchase_at", "last_purchase_at", "last_cart_at",
@@ -133,9 +136,9 @@ DERIVED_TABLES: dict[str, Callable[[], ir.Table]] = {
     "daily_activity": daily_activity_expr,
     "store_bounds": store_bounds_expr,
     "customer_channels": customer_channels_expr,
-    "customer_facts": customer_facts_expr,
-    # The journey and all-channels tables read the channel bits.
+    # The customer facts, the journey and the all-channels tables read the channel bits.
     "channel_bits": channel_bits_expr,
+    "customer_facts": customer_facts_expr,
     **JOURNEY_TABLES,
     **RETENTION_TABLES,
     **CLV_TABLES,

@@ -188,7 +188,10 @@ def _joined_in_order(values: ir.Column, order: ir.IntegerValue, *, where: ir.Boo
 
 
 def journeys_expr(*, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> ir.Table:
-    """One row per journey: outcome, timing, length and the full path (raw and collapsed)."""
+    """One row per journey: outcome, timing, length and the full path (raw and collapsed).
+
+    ``journey_channels`` is the mask of the channels it touched or converted in, as on its touches.
+    """
     jt = journey_touches_table()
     by_journey = jt.group_by("journey_id").agg(
         customer_id=jt.customer_id.max(),
@@ -202,6 +205,7 @@ def journeys_expr(*, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> ir.Table:
         last_channel=jt.channel.max(where=jt.touch_number == jt.touches),
         path=_joined_in_order(jt.channel, jt.touch_number),
         collapsed_path=_joined_in_order(jt.channel, jt.touch_number, where=jt.is_step_end),
+        journey_channels=jt.journey_channels.max(),
     )
     channel_sets = (
         jt.select("journey_id", "channel").distinct().group_by("journey_id")
@@ -210,6 +214,7 @@ def journeys_expr(*, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> ir.Table:
     touched = by_journey.left_join(channel_sets, "journey_id")
 
     purchases = _purchases()
+    purchases = purchases.join(channel_bits_table(), purchases.conversion_channel == channel_bits_table().channel)
     purchases = purchases.mutate(
         journey_id=_journey_id(purchases.customer_id, purchases.segment, ibis.literal("c"))
     )
@@ -231,6 +236,8 @@ def journeys_expr(*, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> ir.Table:
         path=converting.path.fill_null(""),
         collapsed_path=converting.collapsed_path.fill_null(""),
         channel_set=converting.channel_set.fill_null(""),
+        # The touches' mask holds the purchase's channel too; a journey without touches has only it.
+        journey_channels=converting.journey_channels.fill_null(converting.bit),
     )
     dropped = touched.filter(~touched.converted)
     dropped = dropped.select(
@@ -249,6 +256,7 @@ def journeys_expr(*, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> ir.Table:
         path=dropped.path,
         collapsed_path=dropped.collapsed_path,
         channel_set=dropped.channel_set,
+        journey_channels=dropped.journey_channels,
     )
     journeys = converting.union(dropped)
     return journeys.mutate(

@@ -95,6 +95,16 @@ def bit_or(value: dt.int64) -> dt.int64:
     ``bit_or`` has no PySpark rule)."""
 
 
+@ibis.udf.scalar.builtin(name="bit_count")
+def _bit_count(value: dt.int64) -> dt.int8:
+    """DuckDB's and Spark's bit count (ClickHouse names it bitCount)."""
+
+
+def bit_count(mask: ir.IntegerValue) -> ir.IntegerValue:
+    """The number of bits set in a channel mask."""
+    return _bit_count(mask).cast("int64")
+
+
 def channel_bits_expr() -> ir.Table:
     """One row per channel in the events with its bit in the channel masks (1, 2, 4, … by name).
 

@@ -43,7 +43,13 @@ from data_access.derived import derived
 from data_access.derived_journeys import PATH_SEPARATOR
 from metrics.engine import Engine
 from metrics.filters import Filters, restrict_days
-from metrics.journeys import in_selected_channels, journeys_in_view, selects_customers
+from metrics.journeys import (
+    in_selected_channels,
+    journeys_in_view,
+    of_selected_channels,
+    selected_bits,
+    selects_customers,
+)
 
 Model = Literal["first", "last", "linear", "position", "time-decay", "markov", "shapley"]
 
@@ -71,8 +77,9 @@ ASSUMPTIONS = {
 }
 
 
-def heuristic_expr(filters: Filters) -> ir.Table:
-    """Credited conversions and revenue per channel for the five heuristic models (wide)."""
+def heuristic_expr(filters: Filters, *, per_journey_channels: bool = False) -> ir.Table:
+    """Credited conversions and revenue per channel for the five heuristic models (wide), and per
+    journey channel mask too with ``per_journey_channels`` (see :func:`of_selected_channels`)."""
     # journey_credits holds the converting journeys with touches, their day and channel mask: the
     # date range and the channels are filters on it, regions and segments a semi-join after them.
     credits = in_selected_channels(restrict_days(derived("journey_credits"), filters, column="day"), filters)
@@ -84,13 +91,18 @@ def heuristic_expr(filters: Filters) -> ir.Table:
         weight = credits[model.replace("-", "_")]
         metrics[f"{weight.get_name()}__conversions"] = weight.sum()
         metrics[f"{weight.get_name()}__revenue"] = (weight * credits.revenue).sum()
-    return credits.group_by("channel").agg(**metrics)
+    return credits.group_by(["channel", *_masks(per_journey_channels)]).agg(**metrics)
 
 
-def paths_expr(filters: Filters) -> ir.Table:
-    """Journeys, conversions and revenue per distinct collapsed path ("" = no touch in the window)."""
+def _masks(per_journey_channels: bool) -> list[str]:
+    return ["journey_channels"] if per_journey_channels else []
+
+
+def paths_expr(filters: Filters, *, per_journey_channels: bool = False) -> ir.Table:
+    """Journeys, conversions and revenue per distinct collapsed path ("" = no touch in the window),
+    and per journey channel mask too with ``per_journey_channels``."""
     j = journeys_in_view(filters)
-    return j.group_by(path=j.collapsed_path).agg(
+    return j.group_by([j.collapsed_path.name("path"), *_masks(per_journey_channels)]).agg(
         journeys=ibis._.count(),
         conversions=j.converted.cast("int64").sum(),
         revenue=j.revenue.sum(),
@@ -384,8 +396,12 @@ def attribution(engine: Engine, filters: Filters, *, models: tuple[str, ...] = M
     """
     _check_models(models)
     frames = []
+    # The journeys' credits and paths over every channel, narrowed to the selection here: a channel
+    # change runs no query (see of_selected_channels).
+    every, selected = filters.every_channel(), selected_bits(engine, filters)
     if set(models) & set(HEURISTICS):
-        wide = engine.to_polars(heuristic_expr(filters))
+        wide = engine.to_polars(heuristic_expr(every, per_journey_channels=True))
+        wide = of_selected_channels(wide, selected, by=["channel"]).sort("channel")
         for model in HEURISTICS:
             if model in models:
                 key = model.replace("-", "_")
@@ -395,7 +411,8 @@ def attribution(engine: Engine, filters: Filters, *, models: tuple[str, ...] = M
                     revenue=pl.col(f"{key}__revenue").cast(pl.Float64),
                 ))
     if set(models) & {"markov", "shapley"}:
-        cells = path_cells(engine.to_polars(paths_expr(filters)))
+        paths = engine.to_polars(paths_expr(every, per_journey_channels=True))
+        cells = path_cells(of_selected_channels(paths, selected, by=["path"]))
         intervals = (bootstrap(cells, replicates=bootstrap_replicates, seed=seed)
                      if bootstrap_replicates > 0 else {})
         revenue_total = cells.revenue.sum()
@@ -443,8 +460,9 @@ def _complete(result: pl.DataFrame, models: tuple[str, ...]) -> pl.DataFrame:
 
 
 def totals_expr(filters: Filters) -> ir.Table:
+    """:func:`totals` per journey channel mask."""
     j = journeys_in_view(filters)
-    return j.agg(
+    return j.group_by("journey_channels").agg(
         journeys=j.count(),
         conversions=j.converted.cast("int64").sum(),
         conversions_without_touch=(j.converted & (j.touches == 0)).cast("int64").sum(),
@@ -454,7 +472,8 @@ def totals_expr(filters: Filters) -> ir.Table:
 
 def totals(engine: Engine, filters: Filters) -> pl.DataFrame:
     """Journeys, conversions, conversions with no touch to credit, and revenue in the view."""
-    return engine.to_polars(totals_expr(filters)).with_columns(pl.all().fill_null(0))
+    rows = engine.to_polars(totals_expr(filters.every_channel()))
+    return of_selected_channels(rows, selected_bits(engine, filters), by=[])
 
 
 def side_by_side(result: pl.DataFrame, *, value: str = "conversions") -> pl.DataFrame:

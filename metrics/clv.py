@@ -137,25 +137,27 @@ def _weeks(days: ir.IntegerValue) -> ir.FloatingValue:
     return days.cast("float64") / 7
 
 
-def summary_expr(filters: Filters, *, as_of: date) -> ir.Table:
-    """The per-customer summary the models read (see the module docstring), one row per buyer."""
-    days = purchase_days_expr(filters, as_of=as_of)
-    if filters.channels:
-        per = purchase_totals(days)
-    else:
-        # Customers with nothing after as_of keep their stored all-history totals; only the others
-        # are regrouped from their purchase days up to as_of.
-        totals = restrict_customers(derived("customer_purchase_totals"), filters)
-        active_later = totals.filter(totals.last_day > ibis.literal(as_of)).select("customer_id")
-        settled = totals.filter(totals.last_day <= ibis.literal(as_of))
-        regrouped = purchase_totals(days.semi_join(active_later, "customer_id"))
-        per = settled.union(regrouped.cast(settled.schema()))
+def summary_expr(filters: Filters, *, as_of: date, carry: tuple[str, ...] = ()) -> ir.Table:
+    """The per-customer summary the models read (see the module docstring), one row per buyer,
+    with the ``carry`` columns of customer_purchase_totals (attributes, masks)."""
+    # Customers with nothing after as_of and every purchase day in selected channels keep their
+    # stored all-history totals; only the others are regrouped from their purchase days up to
+    # as_of. Without a channel filter and as of the last day, that is nobody; removing one of
+    # three purchase channels of a million customers regroups a fifth of them.
+    totals = restrict_customers(derived("customer_purchase_totals"), filters)
+    selected = channel_mask(filters.channels or None)
+    settled = (totals.last_day <= ibis.literal(as_of)) & ((totals.channels | selected) == selected)
+    regroup = totals.filter(~settled & ((totals.channels & selected) != 0)).select("customer_id", *carry)
+    regrouped = purchase_totals(purchase_days_expr(filters, as_of=as_of).semi_join(regroup, "customer_id"))
+    kept = totals.filter(settled).select(*regrouped.columns, *carry)
+    per = kept.union(regrouped.join(regroup, "customer_id").select(kept.columns).cast(kept.schema()))
     per = per.filter(per.purchase_days > 0)
     frequency = per.purchase_days - 1
     return per.select(
         "customer_id",
         "first_purchase",
         "last_purchase",
+        *carry,
         frequency=frequency,
         recency=_weeks(per.last_purchase.delta(per.first_purchase, unit="day")),
         T=_weeks(ibis.literal(as_of).delta(per.first_purchase, unit="day")),
@@ -167,15 +169,14 @@ def summary_expr(filters: Filters, *, as_of: date) -> ir.Table:
 
 def customers_expr(filters: Filters, *, as_of: date) -> ir.Table:
     """The summary with each buyer's attributes, channels used and CSAT answers up to ``as_of``."""
-    summary = summary_expr(filters, as_of=as_of)
-    customers = unified("customers").select("customer_id", "acquisition_channel", "region", "segment")
-    joined = summary.join(customers, "customer_id").left_join(uplift.engagement_expr(filters, as_of=as_of),
-                                                              "customer_id")
+    summary = summary_expr(filters, as_of=as_of,
+                           carry=("acquisition_channel", "region", "segment", "used_channels"))
+    joined = summary.left_join(uplift.later_channels_expr(filters, as_of=as_of), "customer_id").left_join(
+        uplift.csat_answers_expr(filters, as_of=as_of), "customer_id")
     return joined.select(
         "customer_id", "acquisition_channel", "region",
         segment=joined.segment.fill_null(NO_SEGMENT),
-        # A purchase is itself an event in a selected channel, so every buyer has used at least one.
-        channels_used=joined.channels_used.fill_null(1),
+        channels_used=uplift.channels_used(joined.used_channels, joined.later, filters),
         first_purchase=joined.first_purchase, last_purchase=joined.last_purchase,
         frequency=joined.frequency, recency=joined.recency, T=joined["T"],
         monetary_value=joined.monetary_value, historical_revenue=joined.historical_revenue,

@@ -31,7 +31,7 @@ import polars as pl
 from data_access.derived import derived
 from metrics.engine import Engine
 from metrics.filters import Filters, restrict_times
-from metrics.journeys import DROP_OFF, journeys_in_view, touches_of
+from metrics.journeys import DROP_OFF, journeys_in_view, of_selected_channels, selected_bits, touches_of
 
 Basis = Literal["first", "most_frequent"]
 ConvertBy = Literal["conversion_channel", "first_channel"]
@@ -49,11 +49,18 @@ TIME_BUCKETS: tuple[tuple[str, float | None], ...] = (
 )
 
 
-def transitions_expr(filters: Filters, *, collapse: bool = True) -> ir.Table:
-    """Transition counts between states: start, channels, purchase and drop-off."""
+def _masks(per_journey_channels: bool) -> list[str]:
+    return ["journey_channels"] if per_journey_channels else []
+
+
+def transitions_expr(filters: Filters, *, collapse: bool = True, per_journey_channels: bool = False) -> ir.Table:
+    """Transition counts between states: start, channels, purchase and drop-off; per journey
+    channel mask too with ``per_journey_channels`` (see ``of_selected_channels``)."""
+    masks = _masks(per_journey_channels)
     journeys = journeys_in_view(filters)
     touched = journeys.filter(journeys.touches > 0)
     starts = journeys.group_by(
+        *masks,
         from_state=ibis.literal(START),
         to_state=ibis.ifelse(journeys.touches > 0, journeys.first_channel, ibis.literal(PURCHASE)),
     ).agg(transitions=ibis._.count())
@@ -62,10 +69,11 @@ def transitions_expr(filters: Filters, *, collapse: bool = True) -> ir.Table:
     if collapse:
         moves = moves.filter(moves.next_channel != moves.channel)
     # The touch table's channel is non-null, the other parts' states are not: a union needs one type.
-    between = moves.group_by(from_state=moves.channel.cast("string"), to_state=moves.next_channel).agg(
+    between = moves.group_by(*masks, from_state=moves.channel.cast("string"), to_state=moves.next_channel).agg(
         transitions=ibis._.count()
     )
     ends = touched.group_by(
+        *masks,
         from_state=touched.last_channel,
         to_state=ibis.ifelse(touched.converted, ibis.literal(PURCHASE), ibis.literal(DROP_OFF)),
     ).agg(transitions=ibis._.count())
@@ -74,8 +82,10 @@ def transitions_expr(filters: Filters, *, collapse: bool = True) -> ir.Table:
 
 def transitions(engine: Engine, filters: Filters, *, collapse: bool = True) -> pl.DataFrame:
     """from_state, to_state, transitions and row_probability (in %), every state pair observed."""
-    frame = engine.to_polars(transitions_expr(filters, collapse=collapse))
-    frame = frame.group_by("from_state", "to_state").agg(pl.col("transitions").sum())
+    # Counted once over every channel per journey mask and narrowed here: a channel change runs
+    # no query.
+    frame = engine.to_polars(transitions_expr(filters.every_channel(), collapse=collapse, per_journey_channels=True))
+    frame = of_selected_channels(frame, selected_bits(engine, filters), by=["from_state", "to_state"])
     return frame.with_columns(
         row_probability=pl.col("transitions") / pl.col("transitions").sum().over("from_state") * 100
     ).sort(["from_state", "to_state"])
@@ -105,13 +115,15 @@ def _journey_channel(journeys: ir.Table, touches: ir.Table, *, basis: Basis) -> 
     return ranked.filter(ranked.rank == 0).select("journey_id", journey_channel=ranked.channel)
 
 
-def cross_channel_expr(filters: Filters, *, basis: Basis = "first") -> ir.Table:
-    """Converting journeys per month, journey channel and purchase channel, with revenue."""
+def cross_channel_expr(filters: Filters, *, basis: Basis = "first", per_journey_channels: bool = False) -> ir.Table:
+    """Converting journeys per month, journey channel and purchase channel, with revenue; per
+    journey channel mask too with ``per_journey_channels``."""
     journeys = journeys_in_view(filters)
     converting = journeys.filter(journeys.converted & (journeys.touches > 0))
     touches = touches_of(filters, converting)
     labelled = converting.join(_journey_channel(converting, touches, basis=basis), "journey_id")
     return labelled.group_by(
+        *_masks(per_journey_channels),
         month=labelled.day.truncate("M"),
         journey_channel=labelled.journey_channel,
         purchase_channel=labelled.conversion_channel,
@@ -120,7 +132,9 @@ def cross_channel_expr(filters: Filters, *, basis: Basis = "first") -> ir.Table:
 
 def cross_channel_monthly(engine: Engine, filters: Filters, *, basis: Basis = "first") -> pl.DataFrame:
     """:func:`cross_channel_expr`'s rows: what both the matrix and the online/offline shares read."""
-    return engine.to_polars(cross_channel_expr(filters, basis=basis))
+    rows = engine.to_polars(cross_channel_expr(filters.every_channel(), basis=basis, per_journey_channels=True))
+    return of_selected_channels(rows, selected_bits(engine, filters),
+                                by=["month", "journey_channel", "purchase_channel"])
 
 
 def cross_channel(engine: Engine, filters: Filters, *, basis: Basis = "first") -> pl.DataFrame:
@@ -197,9 +211,13 @@ def research_expr(filters: Filters, *, purchase_channel: str, touch_channel: str
          touches.touched_at <= purchases.ended_at,
          touches.touched_at >= purchases.ended_at - window],
     )
-    # Distinct purchases counted over distinct rows: exact on every engine.
-    researched = researched.select("journey_id").distinct().agg(researched=ibis._.count())
-    return purchases.agg(purchases=purchases.count()).cross_join(researched)
+    # Distinct purchases counted over distinct rows: exact on every engine. Per journey channel
+    # mask, for research_share to narrow to any channel selection.
+    researched = researched.select("journey_id", "journey_channels").distinct()
+    researched = researched.group_by("journey_channels").agg(researched=ibis._.count())
+    counts = purchases.group_by("journey_channels").agg(purchases=ibis._.count()).left_join(
+        researched, "journey_channels")
+    return counts.select("journey_channels", "purchases", researched=counts.researched.fill_null(0))
 
 
 def research_share(engine: Engine, filters: Filters, *, purchase_channel: str = "store",
@@ -207,9 +225,10 @@ def research_share(engine: Engine, filters: Filters, *, purchase_channel: str = 
                    ) -> pl.DataFrame:
     """One row: purchases in ``purchase_channel``, how many had a ``touch_channel`` touch within
     ``within_days`` days before, and that share (%)."""
-    frame = engine.to_polars(research_expr(filters, purchase_channel=purchase_channel,
-                                           touch_channel=touch_channel,
-                                           within_days=within_days, event_types=event_types))
+    rows = engine.to_polars(research_expr(filters.every_channel(), purchase_channel=purchase_channel,
+                                          touch_channel=touch_channel,
+                                          within_days=within_days, event_types=event_types))
+    frame = of_selected_channels(rows, selected_bits(engine, filters), by=[])
     return frame.with_columns(share=_share(pl.col("researched"), pl.col("purchases")))
 
 

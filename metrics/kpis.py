@@ -151,38 +151,27 @@ def _kpi_values(totals: pl.DataFrame) -> pl.DataFrame:
     return values.unpivot(variable_name="kpi", value_name="value")
 
 
-def _periods(filters: Filters) -> dict[str, Filters]:
-    """The period and, with a date range, the equally long one before it."""
-    if filters.days is None:
-        return {"current": filters}
-    return {"current": filters, "previous": filters.previous_period()}
+def _period_totals(engine: Engine, filters: Filters) -> pl.DataFrame:
+    """One row of additive totals and distinct customer counts for the filtered period."""
+    # A channel's sums do not depend on the other channels selected: one result over every
+    # channel serves every selection (data_access.cached keeps it), narrowed here.
+    sums = keep_channels(engine.to_polars(channel_sums_expr(filters.every_channel())), filters)
+    counts = engine.to_polars(customer_counts_expr(filters))
+    return pl.concat([counts, sums.select(pl.col(ADDITIVE).sum())], how="horizontal")
 
 
-def channel_sums(engine: Engine, filters: Filters) -> pl.DataFrame:
-    """The additive totals per channel of the period and the previous one (``period``)."""
-    return pl.concat([engine.to_polars(channel_sums_expr(f)).with_columns(period=pl.lit(name))
-                      for name, f in _periods(filters).items()], how="diagonal_relaxed")
+def kpis(engine: Engine, filters: Filters) -> pl.DataFrame:
+    """KPI values for the period and the equally long previous period, with their change.
 
-
-def customer_counts(engine: Engine, filters: Filters) -> pl.DataFrame:
-    """The distinct customer counts of the period and the previous one (``period``)."""
-    return pl.concat([engine.to_polars(customer_counts_expr(f)).with_columns(period=pl.lit(name))
-                      for name, f in _periods(filters).items()])
-
-
-def kpis_of(sums: pl.DataFrame, counts: pl.DataFrame, filters: Filters) -> pl.DataFrame:
-    """:func:`kpis` from its two queries' results, :func:`channel_sums` and :func:`customer_counts`.
-
-    A channel's sums do not depend on the other channels selected, so a page can take them from
-    one result over every channel (``keep_channels``) and query only the customer counts again.
+    Returns one row per KPI in display order: kpi, label, unit, value, previous, change
+    (value − previous) and change_pct (relative change in %, null when previous is 0 or null).
+    Without a date range there is no previous period and those columns are null.
     """
-    values = {}
-    for name in _periods(filters):
-        totals = sums.filter(pl.col("period") == name).select(pl.col(ADDITIVE).sum())
-        values[name] = _kpi_values(pl.concat(
-            [counts.filter(pl.col("period") == name).drop("period"), totals], how="horizontal"))
-    current = values["current"]
-    previous = values.get("previous", current.with_columns(value=pl.lit(None, pl.Float64)))
+    current = _kpi_values(_period_totals(engine, filters))
+    if filters.days is not None:
+        previous = _kpi_values(_period_totals(engine, filters.previous_period()))
+    else:
+        previous = current.with_columns(value=pl.lit(None, pl.Float64))
     catalogue = pl.DataFrame(
         {
             "kpi": [k.key for k in KPIS],
@@ -202,16 +191,6 @@ def kpis_of(sums: pl.DataFrame, counts: pl.DataFrame, filters: Filters) -> pl.Da
         )
         .select("kpi", "label", "unit", "value", "previous", "change", "change_pct", "definition")
     )
-
-
-def kpis(engine: Engine, filters: Filters) -> pl.DataFrame:
-    """KPI values for the period and the equally long previous period, with their change.
-
-    Returns one row per KPI in display order: kpi, label, unit, value, previous, change
-    (value − previous) and change_pct (relative change in %, null when previous is 0 or null).
-    Without a date range there is no previous period and those columns are null.
-    """
-    return kpis_of(channel_sums(engine, filters), customer_counts(engine, filters), filters)
 
 
 def grain_for(filters: Filters) -> Grain:
@@ -316,33 +295,6 @@ def _period_end(period: pl.Expr, grain: Grain) -> pl.Expr:
     return period.dt.month_end()
 
 
-def channel_trend(engine: Engine, filters: Filters, *, grain: Grain) -> pl.DataFrame:
-    """Revenue, orders and active customers per period and channel: see :func:`trend`."""
-    return engine.to_polars(trend_expr(filters, grain=grain))
-
-
-def active_total(engine: Engine, filters: Filters, *, grain: Grain) -> pl.DataFrame:
-    """Distinct active customers per period over all the selected channels: see :func:`trend`."""
-    return engine.to_polars(active_total_expr(filters, grain=grain))
-
-
-def trend_of(by_channel: pl.DataFrame, total: pl.DataFrame, filters: Filters, *, grain: Grain) -> pl.DataFrame:
-    """:func:`trend` from its two queries' results, :func:`channel_trend` and :func:`active_total`.
-
-    A channel's rows do not depend on the other channels selected, so a page can take them from
-    one result over every channel (``keep_channels``) and query only the total again.
-    """
-    revenue = by_channel.group_by("period").agg(pl.col("revenue").sum())
-    total = total.join(revenue, on="period", how="left")
-    total = total.with_columns(channel=pl.lit("all"), orders=pl.lit(None, pl.Int64))
-    columns = ["period", "channel", "revenue", "orders", "active_customers"]
-    types = {"orders": pl.Int64, "active_customers": pl.Int64}
-    result = pl.concat([by_channel.select(columns).cast(types), total.select(columns).cast(types)])
-    start_ok = pl.lit(True) if filters.start is None else pl.col("period") >= pl.lit(filters.start)
-    end_ok = pl.lit(True) if filters.end is None else _period_end(pl.col("period"), grain) <= pl.lit(filters.end)
-    return result.with_columns(complete=start_ok & end_ok).sort(["period", "channel"])
-
-
 def trend(engine: Engine, filters: Filters, *, grain: Grain | None = None) -> pl.DataFrame:
     """Per period and channel, plus a channel "all" row holding the distinct total.
 
@@ -350,8 +302,17 @@ def trend(engine: Engine, filters: Filters, *, grain: Grain | None = None) -> pl
     month), so charts do not show a cut period as a drop.
     """
     grain = grain or grain_for(filters)
-    return trend_of(channel_trend(engine, filters, grain=grain), active_total(engine, filters, grain=grain),
-                    filters, grain=grain)
+    # A channel's rows do not depend on the other channels selected (see _period_totals).
+    by_channel = keep_channels(engine.to_polars(trend_expr(filters.every_channel(), grain=grain)), filters)
+    revenue = by_channel.group_by("period").agg(pl.col("revenue").sum())
+    total = engine.to_polars(active_total_expr(filters, grain=grain)).join(revenue, on="period", how="left")
+    total = total.with_columns(channel=pl.lit("all"), orders=pl.lit(None, pl.Int64))
+    columns = ["period", "channel", "revenue", "orders", "active_customers"]
+    types = {"orders": pl.Int64, "active_customers": pl.Int64}
+    result = pl.concat([by_channel.select(columns).cast(types), total.select(columns).cast(types)])
+    start_ok = pl.lit(True) if filters.start is None else pl.col("period") >= pl.lit(filters.start)
+    end_ok = pl.lit(True) if filters.end is None else _period_end(pl.col("period"), grain) <= pl.lit(filters.end)
+    return result.with_columns(complete=start_ok & end_ok).sort(["period", "channel"])
 
 
 def channel_mix_expr(filters: Filters) -> ir.Table:
@@ -367,16 +328,8 @@ def channel_mix_expr(filters: Filters) -> ir.Table:
 
 def channel_mix(engine: Engine, filters: Filters) -> pl.DataFrame:
     """Revenue and touches per channel with each channel's share of the total, in %."""
-    return channel_mix_of(engine.to_polars(channel_mix_expr(filters)), filters)
-
-
-def channel_mix_of(mix: pl.DataFrame, filters: Filters) -> pl.DataFrame:
-    """:func:`channel_mix` of the selected channels from a mix that may hold more channels.
-
-    A channel's revenue, touches and customers do not depend on the other channels selected, so a
-    page can keep one mix over every channel and only narrow it when the channels change.
-    """
-    mix = keep_channels(mix, filters)
+    # A channel's revenue, touches and customers do not depend on the other channels selected.
+    mix = keep_channels(engine.to_polars(channel_mix_expr(filters.every_channel())), filters)
     return mix.with_columns(
         revenue_share=_ratio(pl.col("revenue"), pl.col("revenue").sum()) * 100,
         touch_share=_ratio(pl.col("touches").cast(pl.Float64), pl.col("touches").sum()) * 100,

@@ -29,6 +29,7 @@ import ibis.expr.types as ir
 import polars as pl
 
 from data_access.derived import derived
+from data_access.derived_retention import bit_count, channel_mask
 from metrics.filters import Filters, restrict_channels, restrict_customers
 from metrics.stats import Z95
 
@@ -66,32 +67,54 @@ def _measures(*, as_of: date, retention_days: int) -> tuple[Measure, ...]:
 def engagement_expr(filters: Filters, *, as_of: date) -> ir.Table:
     """Per customer: channels_used up to ``as_of`` and CSAT answers (csat_responses, csat_positive).
 
-    Channels come from the small customer-channel roll-up (first use per channel); answers from the
-    feedback roll-up (a few hundred thousand rows at a million customers, where the daily roll-up
-    has tens of millions). Customers without a CSAT answer have zero responses.
+    Customers who used no selected channel by then have no row; customers without a CSAT answer
+    have zero responses.
     """
-    end = datetime.combine(as_of + timedelta(days=1), time.min)
-    used = restrict_customers(restrict_channels(derived("customer_channels"), filters), filters)
-    if filters.channels:
-        used = used.filter(used.first_at < ibis.literal(end))
-        channels = used.group_by("customer_id").agg(channels_used=ibis._.count())
-    else:
-        # customer_facts counts every channel ever used; taking away those first used after as_of
-        # groups only those (none when as_of is the last day) instead of 2.4 million rows.
-        later = used.filter(used.first_at >= ibis.literal(end))
-        later = later.group_by("customer_id").agg(later=ibis._.count())
-        facts = restrict_customers(derived("customer_facts"), filters).left_join(later, "customer_id")
-        channels = facts.select("customer_id", channels_used=facts.channels_used - facts.later.fill_null(0))
-        channels = channels.filter(channels.channels_used > 0)
-    answers = restrict_customers(restrict_channels(derived("feedback_events"), filters), filters)
-    answers = answers.filter(answers.csat_score.notnull() & (answers.day <= ibis.literal(as_of)))
-    csat = answers.group_by("customer_id").agg(
-        csat_responses=answers.count(), csat_positive=(answers.csat_score >= 4).cast("int64").sum()
-    )
-    joined = channels.left_join(csat, "customer_id")
+    used = channels_used_expr(filters, as_of=as_of)
+    joined = used.filter(used.channels_used > 0).left_join(csat_answers_expr(filters, as_of=as_of), "customer_id")
     return joined.select(
         "customer_id", "channels_used",
         csat_responses=joined.csat_responses.fill_null(0), csat_positive=joined.csat_positive.fill_null(0),
+    )
+
+
+def channels_used_expr(filters: Filters, *, as_of: date) -> ir.Table:
+    """customer_id and channels_used: the selected channels the customer used up to ``as_of`` (0 for
+    none), one row per customer in the filters."""
+    facts = restrict_customers(derived("customer_facts"), filters).left_join(
+        later_channels_expr(filters, as_of=as_of), "customer_id")
+    return facts.select("customer_id", channels_used=channels_used(facts.channels, facts.later, filters))
+
+
+def later_channels_expr(filters: Filters, *, as_of: date) -> ir.Table:
+    """customer_id and ``later``: how many selected channels the customer first used after ``as_of``
+    (no row for none; none at all when as_of is the last day)."""
+    end = datetime.combine(as_of + timedelta(days=1), time.min)
+    later = restrict_channels(derived("customer_channels"), filters)
+    later = later.filter(later.first_at >= ibis.literal(end))
+    return later.group_by("customer_id").agg(later=ibis._.count())
+
+
+def channels_used(used_channels: ir.IntegerValue, later: ir.IntegerValue, filters: Filters) -> ir.IntegerValue:
+    """The selected channels used up to an as-of date, from the mask of every channel the customer
+    ever used and their ``later`` count (null: 0) of :func:`later_channels_expr`.
+
+    A bit count over the stored masks: at a million customers, a scan instead of grouping 2.4
+    million customer-channel rows.
+    """
+    return bit_count(used_channels & channel_mask(filters.channels or None)) - later.fill_null(0)
+
+
+def csat_answers_expr(filters: Filters, *, as_of: date) -> ir.Table:
+    """Per customer with an answer up to ``as_of``: csat_responses and csat_positive (4 or 5).
+
+    From the feedback roll-up: a few hundred thousand rows at a million customers, where the daily
+    roll-up has tens of millions.
+    """
+    answers = restrict_customers(restrict_channels(derived("feedback_events"), filters), filters)
+    answers = answers.filter(answers.csat_score.notnull() & (answers.day <= ibis.literal(as_of)))
+    return answers.group_by("customer_id").agg(
+        csat_responses=answers.count(), csat_positive=(answers.csat_score >= 4).cast("int64").sum()
     )
 
 

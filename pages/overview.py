@@ -5,7 +5,6 @@ import streamlit as st
 
 from data_access.cached import compute, settings
 from metrics import kpis as kpi_metrics
-from metrics.filters import keep_channels
 from views import charts
 from views.render import chart, kpi_cards, table
 from views.sidebar import page_filters
@@ -17,17 +16,12 @@ grain = kpi_metrics.grain_for(filters)
 st.title("Overview")
 st.caption(f"{filters.describe()} · compared with the previous {filters.days} days")
 
-# Per-channel results come from one query over every channel, narrowed here: changing the
-# channels queries again only the figures that count customers across the selected channels.
-kpis = kpi_metrics.kpis_of(keep_channels(compute(kpi_metrics.channel_sums, filters.every_channel()), filters),
-                           compute(kpi_metrics.customer_counts, filters), filters)
+kpis = compute(kpi_metrics.kpis, filters)
 kpi_cards(kpis, currency=currency, comparison=f"vs previous {filters.days} days")
 with st.expander("KPI definitions and values", icon=":material/info:"):
     table(kpis)
 
-by_channel = keep_channels(compute(kpi_metrics.channel_trend, filters.every_channel(), grain=grain), filters)
-trend = kpi_metrics.trend_of(by_channel, compute(kpi_metrics.active_total, filters, grain=grain), filters,
-                             grain=grain)
+trend = compute(kpi_metrics.trend, filters, grain=grain)
 if trend.is_empty():
     st.info("No activity in this period with these filters. Widen the date range or clear a filter.")
     st.stop()
@@ -54,7 +48,7 @@ with right:
         query=kpi_metrics.active_total_expr(filters, grain=grain),
     )
 
-mix = kpi_metrics.channel_mix_of(compute(kpi_metrics.channel_mix, filters.every_channel()), filters)
+mix = compute(kpi_metrics.channel_mix, filters)
 chart(
     charts.channel_mix_figure(mix),
     mix,

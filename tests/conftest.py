@@ -12,10 +12,9 @@ pin_utc()
 @pytest.fixture(autouse=True)
 def _fresh_streamlit_caches():
     # Caches outlive AppTest instances within one process; a stale store would leak between tests.
-    import streamlit as st
+    from data_access import cached
 
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    cached.clear()
     yield
 
 

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from data_access.derived import build_derived_tables
 from data_access.store import Store, writable_store
+from metrics.filters import Filters
 from tests.factories import build_store, customer, event
+
+# Channel selections of the demo store whose journeys a narrowed result must reproduce: one
+# channel, several with a region, and two without purchases in a date range.
+DEMO_CHANNEL_SELECTIONS = (
+    Filters(channels=("store",)),
+    Filters(channels=("app", "email", "web"), regions=("North",)),
+    Filters(start=date(2025, 7, 1), end=date(2025, 9, 30), channels=("email", "sms")),
+)
 
 
 def journey_edge_cases_store(path: Path) -> Store:

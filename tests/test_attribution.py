@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import itertools
+from datetime import date
 from math import factorial
 
 import numpy as np
 import polars as pl
 import pytest
 
+from data_access.store import Store
 from metrics import attribution as am
 from metrics.filters import Filters
-from tests.journey_factories import attribution_store
+from tests.journey_factories import DEMO_CHANNEL_SELECTIONS, attribution_store
 
 EVERYTHING = Filters()
 
@@ -125,6 +127,25 @@ def test_channel_filter_selects_whole_journeys(store, channels, expected_first):
     result = am.attribution(store, Filters(channels=channels), models=("first",), bootstrap_replicates=0)
     credited = {channel: credit for channel, credit in _credit(result, "first").items() if credit}
     assert credited == expected_first
+
+
+@pytest.mark.parametrize("filters", DEMO_CHANNEL_SELECTIONS)
+def test_results_narrowed_from_every_channel_equal_the_selections_own_queries(demo_store, filters):
+    # The credits, paths and totals are queried once over every channel, per journey channel mask,
+    # and narrowed to the selection: the same as querying the selection's journeys.
+    demo = Store(demo_store)
+    result = am.attribution(demo, filters, bootstrap_replicates=0)
+    own = demo.to_polars(am.heuristic_expr(filters))
+    for model in am.HEURISTICS:
+        key = model.replace("-", "_")
+        assert _credit(result, model) == pytest.approx(dict(zip(own["channel"], own[f"{key}__conversions"],
+                                                                strict=True)))
+    cells = am.path_cells(demo.to_polars(am.paths_expr(filters)))
+    assert cells.journeys.sum() > 50
+    _, markov_conversions = am.markov(cells)
+    assert _credit(result, "markov") == pytest.approx(dict(zip(cells.channels, markov_conversions, strict=True)))
+    own_totals = demo.to_polars(am.totals_expr(filters)).drop("journey_channels").sum()
+    assert am.totals(demo, filters).row(0) == pytest.approx(own_totals.row(0))
 
 
 def test_totals(store):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -415,23 +415,59 @@ def test_portable_expressions_cover_every_breakdown():
     assert {f"clv.revenue_by_month.{b}" for b in clv.CURVE_BREAKDOWNS} <= names
 
 
+CHANNEL_SETS = [(), ("store",), ("web", "app"), ("email", "social", "store", "support", "web")]
+
+
+@pytest.mark.parametrize("channels", CHANNEL_SETS)
 @pytest.mark.parametrize("as_of", [date(2025, 3, 31), date(2026, 10, 31)])
-def test_channels_used_as_of_a_day_from_the_lifetime_count(demo, as_of):
-    # Without a channel filter the count starts from customer_facts' lifetime count and takes away
-    # the channels first used after as_of; naming every channel counts the channels directly.
-    every_channel = Filters(channels=tuple(demo.to_polars(derived("channel_bits"))["channel"].sort()))
-    lifetime = demo.to_polars(uplift.engagement_expr(Filters(), as_of=as_of)).sort("customer_id")
-    direct = demo.to_polars(uplift.engagement_expr(every_channel, as_of=as_of)).sort("customer_id")
-    assert_frame_equal(lifetime, direct)
-    assert lifetime["channels_used"].min() >= 1
+def test_channels_used_from_the_channel_masks_equal_counting_the_customer_channel_rows(demo, as_of, channels):
+    # The masks in customer_facts give every channel ever used; the count must equal counting the
+    # customer's selected channels first used by as_of.
+    used = demo.connection.sql("SELECT customer_id, channel, first_at FROM customer_channels").pl()
+    used = used.filter(pl.col("first_at") < datetime.combine(as_of + timedelta(days=1), time.min))
+    if channels:
+        used = used.filter(pl.col("channel").is_in(channels))
+    expected = used.group_by("customer_id").agg(channels_used=pl.len()).sort("customer_id")
+    result = demo.to_polars(uplift.engagement_expr(Filters(channels=channels), as_of=as_of)).sort("customer_id")
+    assert len(result) > 100
+    assert_frame_equal(result.select(expected.columns), expected, check_dtypes=False)
 
 
+def _summary_from_every_purchase_day(store, channels: tuple[str, ...], as_of: date) -> pl.DataFrame:
+    """The CLV summary straight from the per-channel purchase-day rows, without stored totals."""
+    days = store.connection.sql("SELECT * FROM customer_purchase_days").pl().filter(pl.col("day") <= as_of)
+    if channels:
+        days = days.filter(pl.col("channel").is_in(channels))
+    days = days.group_by("customer_id", "day").agg(pl.col("orders", "spend", "net").sum()).sort("customer_id", "day")
+    bought = pl.col("orders") > 0
+    per = days.group_by("customer_id").agg(
+        first_purchase=pl.col("day").filter(bought).min(),
+        last_purchase=pl.col("day").filter(bought).max(),
+        purchase_days=bought.sum(),
+        spend=pl.col("spend").filter(bought).sum(),
+        first_spend=pl.col("spend").filter(bought).first(),
+        historical_revenue=pl.col("net").sum(),
+    ).filter(pl.col("purchase_days") > 0)
+    frequency = pl.col("purchase_days") - 1
+    return per.select(
+        "customer_id", "first_purchase", "last_purchase",
+        frequency=frequency,
+        recency=(pl.col("last_purchase") - pl.col("first_purchase")).dt.total_days() / 7,
+        T=(pl.lit(as_of) - pl.col("first_purchase")).dt.total_days() / 7,
+        monetary_value=pl.when(frequency > 0).then((pl.col("spend") - pl.col("first_spend")) / frequency),
+        historical_revenue="historical_revenue",
+    ).sort("customer_id")
+
+
+@pytest.mark.parametrize("channels", CHANNEL_SETS)
 @pytest.mark.parametrize("as_of", [date(2025, 6, 30), date(2026, 10, 31)])
-def test_summary_from_stored_totals_equals_the_regrouped_summary(demo, as_of):
-    # Without a channel filter, customers with nothing after as_of come from the stored totals and
-    # only the others are regrouped; naming every channel regroups everyone's purchase days.
-    every_channel = Filters(channels=tuple(demo.to_polars(derived("channel_bits"))["channel"].sort()))
-    assert_frame_equal(clv.summary(demo, Filters(), as_of=as_of), clv.summary(demo, every_channel, as_of=as_of))
+def test_summary_from_stored_totals_equals_the_summary_of_every_purchase_day(demo, as_of, channels):
+    # Customers with nothing after as_of whose purchase channels are all selected come from the
+    # stored totals and only the others are regrouped: the same summary as regrouping everyone.
+    result = clv.summary(demo, Filters(channels=channels), as_of=as_of)
+    expected = _summary_from_every_purchase_day(demo, channels, as_of)
+    assert len(result) > 100
+    assert_frame_equal(result, expected, check_dtypes=False)
 
 
 @pytest.mark.parametrize("channels", [("store",), ("web", "app"), ("email", "social", "store", "support", "web")])

@@ -6,11 +6,13 @@ from datetime import date
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
+from data_access.store import Store
 from metrics import flows
 from metrics import journeys as jm
 from metrics.filters import Filters
-from tests.journey_factories import attribution_store, journey_edge_cases_store
+from tests.journey_factories import DEMO_CHANNEL_SELECTIONS, attribution_store, journey_edge_cases_store
 
 EVERYTHING = Filters()
 
@@ -114,3 +116,23 @@ def test_time_between_touches_and_to_convert(store):
     assert store_rows["median_hours"][0] == pytest.approx(12 * 24)  # 10 and 14 days
     by_first = flows.time_to_convert(store, EVERYTHING, by="first_channel")
     assert by_first.filter(pl.col("channel") == "app").select("bucket").to_series().to_list() == ["1–3 d"]
+
+
+@pytest.mark.parametrize("filters", DEMO_CHANNEL_SELECTIONS)
+def test_flows_narrowed_from_every_channel_equal_the_selections_own_queries(demo_store, filters):
+    # Transitions, cross-channel conversions and research are counted once over every channel per
+    # journey channel mask and narrowed to the selection: the same as querying its journeys.
+    demo = Store(demo_store)
+    keys = ["from_state", "to_state"]
+    own = demo.to_polars(flows.transitions_expr(filters)).group_by(keys).agg(pl.col("transitions").sum())
+    result = flows.transitions(demo, filters).select(*keys, "transitions")
+    assert own["transitions"].sum() > 100
+    assert_frame_equal(result.sort(keys), own.sort(keys), check_dtypes=False)
+    keys = ["month", "journey_channel", "purchase_channel"]
+    own = demo.to_polars(flows.cross_channel_expr(filters)).sort(keys)
+    result = flows.cross_channel_monthly(demo, filters).select(own.columns).sort(keys)
+    assert_frame_equal(result, own, check_dtypes=False)
+    options = {"purchase_channel": "store", "touch_channel": "web", "within_days": 7}
+    own = demo.to_polars(flows.research_expr(filters, **options)).select(pl.col("purchases", "researched").sum())
+    result = flows.research_share(demo, filters, **options).select("purchases", "researched")
+    assert_frame_equal(result, own, check_dtypes=False)

@@ -6,7 +6,7 @@ from datetime import date
 
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
+from polars.testing import assert_frame_equal, assert_series_equal
 
 from data_access.derived import derived
 from metrics import journeys as jm
@@ -89,6 +89,15 @@ def test_touches_carry_their_journeys_channels(store):
         "W/0/c": [32 | 8],  # web → store purchase: the purchase's channel counts
         "W/0/d1": [2],  # email, a second too early: a drop-off, the purchase is not its own
     }
+    # The journey table holds the same masks; a purchase without touches, only its channel's bit.
+    journeys = store.to_polars(derived("journeys"))
+    stored = dict(zip(journeys["journey_id"], journeys["journey_channels"], strict=True))
+    assert {journey: stored[journey] for journey in masks["journey_id"]} == {
+        journey: mask[0] for journey, mask in zip(masks["journey_id"], masks["journey_channels"], strict=True)}
+    untouched = journeys.filter(pl.col("touches") == 0)
+    assert not untouched.is_empty()
+    bits = dict(store.to_polars(derived("channel_bits")).iter_rows())
+    assert untouched["journey_channels"].to_list() == [bits[c] for c in untouched["conversion_channel"]]
     # Each touch also names its journey's purchase channel, as the journey table does.
     per_journey = touches.select("journey_id", "conversion_channel").unique()
     journeys = store.to_polars(derived("journeys").filter(lambda j: j.touches > 0))
@@ -108,6 +117,17 @@ def test_touches_of_the_journeys_in_view(store, filters):
     result = store.to_polars(jm.touches_of(filters).select("event_id").order_by("event_id"))
     assert not expected.is_empty()
     assert_frame_equal(result, expected)
+
+
+@pytest.mark.parametrize("channels", [("store",), ("app", "social"), ("support",), ("email", "web")])
+def test_journeys_in_view_touched_or_converted_in_a_selected_channel(store, channels):
+    # The definition, from the journeys' channel lists: the mask must select the same journeys,
+    # including W/0/c for store by its purchase alone.
+    journeys = store.to_polars(derived("journeys"))
+    touched = pl.col("channel_set").str.split(",").list.eval(pl.element().is_in(channels)).list.any()
+    expected = journeys.filter(touched | pl.col("conversion_channel").is_in(channels))["journey_id"].sort()
+    result = store.to_polars(jm.journeys_in_view(Filters(channels=channels)))["journey_id"].sort()
+    assert_series_equal(result, expected)
 
 
 def test_days_to_convert(store):

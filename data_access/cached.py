@@ -120,9 +120,10 @@ class KeptQueries:
         self._store = store
 
     def to_polars(self, expr: ir.Expr) -> pl.DataFrame:
-        key = (str(self._store.path), self._store.version, query_text(expr))
+        sql = query_text(expr)
+        key = (str(self._store.path), self._store.version, sql)
         if (result := _query_results.get(key)) is None:
-            result = self._store.to_polars(expr)
+            result = self._store.to_polars(expr, sql=sql)
             _query_results.put(key, result)
         return result
 

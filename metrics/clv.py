@@ -40,7 +40,7 @@ import numpy as np
 import polars as pl
 
 from data_access.derived import derived
-from data_access.derived_clv import purchase_totals, sum_over_channels
+from data_access.derived_clv import CUSTOMER_ATTRIBUTES, purchase_totals, sum_over_channels
 from data_access.derived_retention import channel_mask
 from data_access.schema import unified
 from metrics import uplift
@@ -106,11 +106,13 @@ def resolve_as_of(engine: Engine, filters: Filters, as_of: date | None = None) -
 _DAY_COLUMNS = ("customer_id", "day", "orders", "spend", "net")
 
 
-def purchase_days_expr(filters: Filters, *, as_of: date, after: date | None = None) -> ir.Table:
+def purchase_days_expr(filters: Filters, *, as_of: date, after: date | None = None,
+                       customers: ir.Table | None = None) -> ir.Table:
     """One row per customer and day with a purchase or refund in the selected channels, up to ``as_of``.
 
     orders (purchases that day), spend (their gross revenue) and net (purchases minus refunds).
-    ``after`` keeps only days after it (a holdout period).
+    ``after`` keeps only days after it (a holdout period); ``customers`` (customer_id rows) only
+    their days.
 
     With a channel filter, a day whose channels are all selected keeps its stored totals and only
     the days mixing selected and other channels are added up again from their channel rows: at a
@@ -120,6 +122,8 @@ def purchase_days_expr(filters: Filters, *, as_of: date, after: date | None = No
         rows = rows.filter(rows.day <= ibis.literal(as_of))
         if after is not None:
             rows = rows.filter(rows.day > ibis.literal(after))
+        if customers is not None:
+            rows = rows.semi_join(customers, "customer_id")
         return restrict_customers(rows, filters)
 
     days = in_period(derived("customer_purchase_days_all_channels"))
@@ -139,18 +143,24 @@ def _weeks(days: ir.IntegerValue) -> ir.FloatingValue:
 
 def summary_expr(filters: Filters, *, as_of: date, carry: tuple[str, ...] = ()) -> ir.Table:
     """The per-customer summary the models read (see the module docstring), one row per buyer,
-    with the ``carry`` columns of customer_purchase_totals (attributes, masks)."""
-    # Customers with nothing after as_of and every purchase day in selected channels keep their
-    # stored all-history totals; only the others are regrouped from their purchase days up to
-    # as_of. Without a channel filter and as of the last day, that is nobody; removing one of
-    # three purchase channels of a million customers regroups a fifth of them.
+    with the ``carry`` columns of customer_purchase_totals (CUSTOMER_ATTRIBUTES)."""
+    # A customer with nothing after as_of keeps a stored row: their all-history totals when every
+    # channel of their purchase days is selected, else their totals over the selected ones
+    # (customer_purchase_subsets). Only customers active after as_of are regrouped from their
+    # purchase days: as of the last day, nobody, whatever the channels.
     totals = restrict_customers(derived("customer_purchase_totals"), filters)
     selected = channel_mask(filters.channels or None)
-    settled = (totals.last_day <= ibis.literal(as_of)) & ((totals.channels | selected) == selected)
+    settled = totals.last_day <= ibis.literal(as_of)
     regroup = totals.filter(~settled & ((totals.channels & selected) != 0)).select("customer_id", *carry)
-    regrouped = purchase_totals(purchase_days_expr(filters, as_of=as_of).semi_join(regroup, "customer_id"))
-    kept = totals.filter(settled).select(*regrouped.columns, *carry)
-    per = kept.union(regrouped.join(regroup, "customer_id").select(kept.columns).cast(kept.schema()))
+    # The few customers to regroup narrow the day rows before the mixed days are added up.
+    regrouped = purchase_totals(purchase_days_expr(filters, as_of=as_of, customers=regroup.select("customer_id")))
+    columns = [*regrouped.columns, *carry]
+    whole = totals.filter(settled & ((totals.channels | selected) == selected)).select(columns)
+    subsets = restrict_customers(derived("customer_purchase_subsets"), filters)
+    subsets = subsets.filter((subsets.customer_last_day <= ibis.literal(as_of))
+                             & (subsets.subset == (subsets.channels & selected))).select(columns)
+    regrouped = regrouped.join(regroup, "customer_id").select(columns).cast(whole.schema())
+    per = whole.union(subsets.cast(whole.schema())).union(regrouped)
     per = per.filter(per.purchase_days > 0)
     frequency = per.purchase_days - 1
     return per.select(
@@ -169,8 +179,7 @@ def summary_expr(filters: Filters, *, as_of: date, carry: tuple[str, ...] = ()) 
 
 def customers_expr(filters: Filters, *, as_of: date) -> ir.Table:
     """The summary with each buyer's attributes, channels used and CSAT answers up to ``as_of``."""
-    summary = summary_expr(filters, as_of=as_of,
-                           carry=("acquisition_channel", "region", "segment", "used_channels"))
+    summary = summary_expr(filters, as_of=as_of, carry=CUSTOMER_ATTRIBUTES)
     joined = summary.left_join(uplift.later_channels_expr(filters, as_of=as_of), "customer_id").left_join(
         uplift.csat_answers_expr(filters, as_of=as_of), "customer_id")
     return joined.select(

@@ -35,9 +35,9 @@ def test_a_channel_change_runs_only_the_queries_that_count_customers_across_chan
     run: list[str] = []
     to_polars = Store.to_polars
 
-    def recording(store, expr):
+    def recording(store, expr, **options):
         run.append(cached.query_text(expr))
-        return to_polars(store, expr)
+        return to_polars(store, expr, **options)
 
     monkeypatch.setattr(Store, "to_polars", recording)
     every = Filters(start=date(2025, 7, 1), end=date(2025, 9, 28))

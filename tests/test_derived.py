@@ -47,6 +47,23 @@ def test_customer_facts(store):
     assert_frame_equal(result, expected, check_dtypes=False)
 
 
+def test_purchase_totals_of_each_smaller_set_of_a_customers_channels(store):
+    # A bought on the web on 2 March (100) and in the store on 10 March (50): a row for each
+    # channel alone. B and C bought in one channel each: no smaller set, no row.
+    columns = ["customer_id", "subset", "first_purchase", "purchase_days", "spend", "channels", "customer_last_day"]
+    result = store.to_polars(derived("customer_purchase_subsets").order_by("subset")).select(columns)
+    expected = pl.DataFrame({
+        "customer_id": ["A", "A"],
+        "subset": [4, 16],  # store, web (bits by channel name: app 1, email 2, store 4, support 8, web 16)
+        "first_purchase": [date(2026, 3, 10), date(2026, 3, 2)],
+        "purchase_days": [1, 1],
+        "spend": [50.0, 100.0],
+        "channels": [4 | 16, 4 | 16],
+        "customer_last_day": [date(2026, 3, 10)] * 2,
+    })
+    assert_frame_equal(result, expected, check_dtypes=False)
+
+
 def test_bit_count_of_channel_masks(store):
     masks = ibis.memtable({"mask": [0, 1, 28, 127, 2**62 + 5]})
     result = store.backend.to_pyarrow(masks.select(n=bit_count(masks.mask)))["n"].to_pylist()

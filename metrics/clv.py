@@ -476,7 +476,7 @@ def headline(scores: pl.DataFrame, *, horizon_months: int) -> pl.DataFrame:
          "Mean net revenue per customer up to the as-of date."),
         ("Predicted CLTV", "currency", scores["predicted_clv"].mean(),
          f"Mean predicted value per customer over the next {horizon_months} months, discounted."),
-        ("Predicted value", "currency", scores["predicted_clv"].sum(),
+        ("Total predicted", "currency", scores["predicted_clv"].sum(),
          f"Predicted CLTV of all these customers together over the next {horizon_months} months."),
         ("P(alive)", "percent", scores["p_alive"].mean() * 100 if n else None,
          "Average probability that a customer is still active (BG/NBD)."),

@@ -47,7 +47,7 @@ def test_every_tab_renders_its_charts(tab, titles, demo_store, monkeypatch):
     assert len(shown) == len(titles)
     for title, expected in zip(shown, titles, strict=True):
         assert title.startswith(expected), (title, expected)
-    assert list(_cards(at)) == ["Customers", "Repeat buyers", "Historical CLTV", "Predicted CLTV", "Predicted value",
+    assert list(_cards(at)) == ["Customers", "Repeat buyers", "Historical CLTV", "Predicted CLTV", "Total predicted",
                                 "P(alive)"]
     assert _cards(at)["Predicted CLTV"].startswith("$")
 

@@ -49,12 +49,14 @@ def value_tabs():
     return st.tabs(TABS, key="clv_tab", bind="query-params")
 
 
-def value_cards(headline: pl.DataFrame, *, currency: str) -> None:
-    """One bordered card per headline row (label, unit, value, help)."""
+def value_cards(headline: pl.DataFrame, *, currency: str, per_row: int = 3) -> None:
+    """One bordered card per headline row (label, unit, value, help), ``per_row`` to a row: six in
+    one row cut the numbers to "1,…" and "$2…" at 1,200 px."""
     rows = headline.to_dicts()
-    for column, row in zip(st.columns(len(rows)), rows, strict=True):
-        column.metric(row["label"], format_value(row["value"], row["unit"], currency=currency), help=row["help"],
-                      border=True)
+    for start in range(0, len(rows), per_row):
+        for column, row in zip(st.columns(per_row), rows[start : start + per_row], strict=False):
+            column.metric(row["label"], format_value(row["value"], row["unit"], currency=currency),
+                          help=row["help"], border=True)
 
 
 def breakdown_option() -> str:

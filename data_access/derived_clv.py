@@ -145,10 +145,8 @@ def customer_purchase_subsets_expr() -> ir.Table:
     """
     totals = ibis.table(_totals_schema(), name="customer_purchase_totals")
     several = totals.filter((totals.channels & (totals.channels - 1)) != 0)
-    # Every value below the mask that sets no bit outside it: the mask's non-empty proper subsets.
-    candidates = several.select("customer_id", subset=ibis.range(1, several.channels).unnest())
-    subsets = candidates.join(several.select("customer_id", "channels"), "customer_id")
-    subsets = subsets.filter((subsets.subset | subsets.channels) == subsets.channels).select("customer_id", "subset")
+    subsets = several.select("customer_id", "channels").join(proper_subsets(several.select("channels").distinct()),
+                                                             "channels").select("customer_id", "subset")
     rows = ibis.table(_purchase_days_schema(), name="customer_purchase_days").join(channel_bits_table(), "channel")
     rows = rows.join(subsets, "customer_id")
     rows = rows.filter((rows.bit & rows.subset) != 0)
@@ -156,6 +154,24 @@ def customer_purchase_subsets_expr() -> ir.Table:
     per = purchase_totals(days, by=("customer_id", "subset"))
     return per.join(several.select("customer_id", "channels", *CUSTOMER_ATTRIBUTES,
                                    customer_last_day=several.last_day), "customer_id")
+
+
+def proper_subsets(masks: ir.Table) -> ir.Table:
+    """channels and subset: every non-empty proper subset of each distinct mask in ``masks``.
+
+    Subset number i of a mask with k channels takes the mask's j-th channel when bit j of i is
+    set, for i from 1 to 2^k − 2: the work grows with the subsets, not with the mask's value
+    (a mask holding channel 40 is over 2^40).
+    """
+    bits = channel_bits_table()
+    channels = masks.join(bits, (masks.channels & bits.bit) != 0).select("channels", "bit")
+    channels = channels.mutate(position=ibis.row_number().over(group_by="channels", order_by="bit"))
+    sizes = channels.group_by("channels").agg(k=ibis._.count())
+    numbers = sizes.select("channels", number=ibis.range(1, (ibis.literal(1, "int64") << sizes.k) - 1).unnest())
+    picked = numbers.join(channels, "channels")
+    taken = ((picked.number >> picked.position) & 1) == 1
+    return picked.group_by(["channels", "number"]).agg(subset=ibis.ifelse(taken, picked.bit, 0).sum()).select(
+        "channels", "subset")
 
 
 def customer_clv_scores_expr() -> ir.Table:

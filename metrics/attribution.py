@@ -46,6 +46,7 @@ from metrics.filters import Filters, restrict_days
 from metrics.journeys import (
     in_selected_channels,
     journeys_in_view,
+    mask_keys,
     of_selected_channels,
     selected_bits,
     selects_customers,
@@ -91,18 +92,14 @@ def heuristic_expr(filters: Filters, *, per_journey_channels: bool = False) -> i
         weight = credits[model.replace("-", "_")]
         metrics[f"{weight.get_name()}__conversions"] = weight.sum()
         metrics[f"{weight.get_name()}__revenue"] = (weight * credits.revenue).sum()
-    return credits.group_by(["channel", *_masks(per_journey_channels)]).agg(**metrics)
-
-
-def _masks(per_journey_channels: bool) -> list[str]:
-    return ["journey_channels"] if per_journey_channels else []
+    return credits.group_by(["channel", *mask_keys(per_journey_channels)]).agg(**metrics)
 
 
 def paths_expr(filters: Filters, *, per_journey_channels: bool = False) -> ir.Table:
     """Journeys, conversions and revenue per distinct collapsed path ("" = no touch in the window),
     and per journey channel mask too with ``per_journey_channels``."""
     j = journeys_in_view(filters)
-    return j.group_by([j.collapsed_path.name("path"), *_masks(per_journey_channels)]).agg(
+    return j.group_by([j.collapsed_path.name("path"), *mask_keys(per_journey_channels)]).agg(
         journeys=ibis._.count(),
         conversions=j.converted.cast("int64").sum(),
         revenue=j.revenue.sum(),

@@ -31,7 +31,14 @@ import polars as pl
 from data_access.derived import derived
 from metrics.engine import Engine
 from metrics.filters import Filters, restrict_times
-from metrics.journeys import DROP_OFF, journeys_in_view, of_selected_channels, selected_bits, touches_of
+from metrics.journeys import (
+    DROP_OFF,
+    journeys_in_view,
+    mask_keys,
+    of_selected_channels,
+    selected_bits,
+    touches_of,
+)
 
 Basis = Literal["first", "most_frequent"]
 ConvertBy = Literal["conversion_channel", "first_channel"]
@@ -49,14 +56,10 @@ TIME_BUCKETS: tuple[tuple[str, float | None], ...] = (
 )
 
 
-def _masks(per_journey_channels: bool) -> list[str]:
-    return ["journey_channels"] if per_journey_channels else []
-
-
 def transitions_expr(filters: Filters, *, collapse: bool = True, per_journey_channels: bool = False) -> ir.Table:
     """Transition counts between states: start, channels, purchase and drop-off; per journey
     channel mask too with ``per_journey_channels`` (see ``of_selected_channels``)."""
-    masks = _masks(per_journey_channels)
+    masks = mask_keys(per_journey_channels)
     journeys = journeys_in_view(filters)
     touched = journeys.filter(journeys.touches > 0)
     starts = journeys.group_by(
@@ -123,7 +126,7 @@ def cross_channel_expr(filters: Filters, *, basis: Basis = "first", per_journey_
     touches = touches_of(filters, converting)
     labelled = converting.join(_journey_channel(converting, touches, basis=basis), "journey_id")
     return labelled.group_by(
-        *_masks(per_journey_channels),
+        *mask_keys(per_journey_channels),
         month=labelled.day.truncate("M"),
         journey_channel=labelled.journey_channel,
         purchase_channel=labelled.conversion_channel,

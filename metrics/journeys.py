@@ -95,6 +95,11 @@ def selected_bits(engine: Engine, filters: Filters) -> int | None:
     return int(bits.filter(pl.col("channel").is_in(filters.channels))["bit"].sum())
 
 
+def mask_keys(per_journey_channels: bool) -> list[str]:
+    """The grouping key a result needs for :func:`of_selected_channels` to narrow it, if asked."""
+    return ["journey_channels"] if per_journey_channels else []
+
+
 def of_selected_channels(rows: pl.DataFrame, selected: int | None, *, by: list[str]) -> pl.DataFrame:
     """A result over every channel, grouped by ``by`` and ``journey_channels``, for the journeys
     in the ``selected`` channels (:func:`selected_bits`): its rows whose mask has a selected bit,

@@ -12,6 +12,7 @@ from polars.testing import assert_frame_equal
 
 from data_access import store as store_module
 from data_access.derived import build_derived_tables, derived, missing_derived_tables
+from data_access.derived_clv import proper_subsets
 from data_access.derived_retention import bit_count
 from data_access.store import Store, writable_store
 from metrics import clv
@@ -62,6 +63,18 @@ def test_purchase_totals_of_each_smaller_set_of_a_customers_channels(store):
         "customer_last_day": [date(2026, 3, 10)] * 2,
     })
     assert_frame_equal(result, expected, check_dtypes=False)
+
+
+def testproper_subsets_of_masks_with_high_channel_bits():
+    # Channels 0, 40 and 62: the subsets come from the masks' own channels, however large the mask.
+    con = ibis.duckdb.connect()
+    con.create_table("channel_bits", ibis.memtable({"channel": ["a", "m", "z"], "bit": [1, 2**40, 2**62]}))
+    masks = ibis.memtable({"channels": [1 + 2**40, 1 + 2**40 + 2**62]})
+    result = con.to_pyarrow(proper_subsets(masks).order_by(["channels", "subset"])).to_pylist()
+    pairs = {(row["channels"], row["subset"]) for row in result}
+    assert len(result) == len(pairs) == 2 + 6  # 2^k − 2 for k = 2 and 3
+    assert pairs == {(1 + 2**40, 1), (1 + 2**40, 2**40)} | {
+        (1 + 2**40 + 2**62, subset) for subset in (1, 2**40, 2**62, 1 + 2**40, 1 + 2**62, 2**40 + 2**62)}
 
 
 def test_bit_count_of_channel_masks(store):

@@ -12,8 +12,8 @@ Pure numpy/scipy on small per-customer summaries; no database, no Streamlit.
   WEEKS_PER_MONTH weeks.
 
 Parameters are fitted by maximum likelihood on log-parameters (L-BFGS-B with analytic gradients,
-Nelder-Mead as a fallback). Identical rows are collapsed into weights first, so a million
-customers with day-granular ages cost about as much as their distinct (x, t_x, T) rows.
+Nelder-Mead as a fallback). Special functions and logs are evaluated once per distinct x, t_x
+and T, so a million customers with day-granular ages cost a few passes over plain arrays.
 """
 
 from __future__ import annotations
@@ -150,18 +150,6 @@ def _weights(weights, n: int) -> np.ndarray:
     return w
 
 
-def _collapse(columns: tuple[np.ndarray, ...], w: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
-    """Merge identical rows, adding their weights; zero-weight rows drop out. Rows keep the
-    order of first appearance, so the same input always gives a bit-identical fit."""
-    keep = w > 0
-    if not keep.all():
-        columns, w = tuple(c[keep] for c in columns), w[keep]
-    names = [f"c{i}" for i in range(len(columns))]
-    frame = pl.DataFrame({**dict(zip(names, columns, strict=True)), "w": w})
-    merged = frame.group_by(names, maintain_order=True).agg(pl.col("w").sum())
-    return tuple(merged[n].to_numpy() for n in names), merged["w"].to_numpy()
-
-
 def _distinct(columns: tuple[np.ndarray, ...]) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """Distinct rows and, for every input row, the index of its distinct row."""
     names = [f"c{i}" for i in range(len(columns))]
@@ -208,11 +196,14 @@ def _bgnbd_objective(x, tx, age, w) -> Callable:
     Same formula as bgnbd_log_likelihood, arranged for speed: special functions and logs are
     evaluated once per distinct x, t_x and T (day-granular ages have a few hundred), sums over
     rows sharing an x go through bincount, and one-time buyers (likelihood (α / (α+T))^r) are
-    handled apart from repeat buyers.
+    handled apart from repeat buyers, merged by T. Repeat buyers are not merged: at a million
+    customers their distinct (x, t_x, T) rows are three in four, and merging them cost more
+    than the longer passes it saved.
     """
     total = float(w.sum())
     zero = x == 0
-    w0, age0 = w[zero], age[zero]
+    age0, age0_index = np.unique(age[zero], return_inverse=True)
+    w0 = np.bincount(age0_index, weights=w[zero], minlength=age0.size)
     w1 = w[~zero]
     xu, xi = np.unique(x[~zero], return_inverse=True)
     tu, ti = np.unique(age[~zero], return_inverse=True)
@@ -280,8 +271,6 @@ def fit_bgnbd(
     """
     x, tx, age = _rfm_arrays(frequency, recency, T)
     w = _weights(weights, x.size)
-    # t_x carries no information for x = 0 (and is 0 by convention); zero it so those rows merge.
-    tx = np.where(x > 0, tx, 0.0)
     n_customers, n_repeat = _count(w), _count(w[x > 0])
     if n_repeat < min_repeat_buyers:
         raise InsufficientData(
@@ -294,7 +283,7 @@ def fit_bgnbd(
     mean_x = _dot(w, x) / total
     mean_age = max(_dot(w, age) / total, 1e-6)
     theta0 = np.log([1.0, mean_age / max(mean_x, 1e-3), 1.0, 1.0])
-    theta, nll, converged = _fit(_collapsed_bgnbd_objective, (x, tx, age), w, theta0)
+    theta, nll, converged = _fit(_bgnbd_objective, (x, tx, age), w, theta0)
     r, alpha, a, b = np.exp(theta)
     return BgNbdFit(
         r=float(r),
@@ -306,11 +295,6 @@ def fit_bgnbd(
         n_customers=n_customers,
         n_repeat_buyers=n_repeat,
     )
-
-
-def _collapsed_bgnbd_objective(x, tx, age, w) -> Callable:
-    (x, tx, age), w = _collapse((x, tx, age), w)
-    return _bgnbd_objective(x, tx, age, w)
 
 
 def _fit(make_objective: Callable, columns: tuple[np.ndarray, ...], w: np.ndarray,
@@ -721,10 +705,29 @@ def score_customers(
 def assign_tiers(scored: pl.DataFrame) -> pl.DataFrame:
     """Add ``tier`` (:data:`TIERS`) from the rank of predicted_clv among the frame's customers.
 
-    Ties are ranked by the frame's order, so a frame sorted by customer_id gives reproducible tiers.
+    Customer number r in descending order of value falls in the first tier whose share reaches
+    r / n. Ties are ranked by the frame's order, so a frame sorted by customer_id gives
+    reproducible tiers. A missing value (null or NaN) is in the last tier, and still counts in n.
+
+    >>> frame = pl.DataFrame({"predicted_clv": [5.0, 9.0, 1.0, 9.0, 3.0, 2.0, 8.0, 7.0, 6.0, 4.0]})
+    >>> assign_tiers(frame)["tier"].to_list()[:4]
+    ['rest', 'top 10%', 'rest', 'next 40%']
     """
-    share = pl.col("predicted_clv").rank("ordinal", descending=True) / pl.len()
-    tier = pl.when(share <= TIERS[0][1]).then(pl.lit(TIERS[0][0]))
-    for name, upper in TIERS[1:-1]:
-        tier = tier.when(share <= upper).then(pl.lit(name))
-    return scored.with_columns(tier=tier.otherwise(pl.lit(TIERS[-1][0])))
+    values = scored["predicted_clv"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    ranked = np.flatnonzero(~np.isnan(values))
+    values = values[ranked]
+    shares = np.arange(1, values.size + 1) / max(len(scored), 1)
+    codes = np.full(len(scored), len(TIERS) - 1, dtype=np.uint32)
+    # The k most valuable are those above the k-th largest value plus the first of its ties: a
+    # partition instead of a full sort (0.01 s rather than 0.06 s at 600,000 customers). The
+    # widest tier goes first, so each narrower one overwrites its own customers.
+    for code in range(len(TIERS) - 2, -1, -1):
+        k = int(np.searchsorted(shares, TIERS[code][1], side="right"))
+        if k == 0:
+            continue
+        kth_largest = np.partition(values, values.size - k)[values.size - k]
+        chosen = values > kth_largest
+        chosen[np.flatnonzero(values == kth_largest)[: k - int(chosen.sum())]] = True
+        codes[ranked[chosen]] = code
+    names = {code: name for code, (name, _) in enumerate(TIERS)}
+    return scored.with_columns(tier=pl.Series(codes).replace_strict(names, return_dtype=pl.String))

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from scipy import integrate, stats
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln
@@ -42,6 +43,7 @@ from metrics.clv_models import (
     BgNbdFit,
     GammaGammaFit,
     InsufficientData,
+    assign_tiers,
     bgnbd_log_likelihood,
     conditional_expected_purchases,
     expected_average_spend,
@@ -608,3 +610,32 @@ def test_score_customers_on_the_cdnow_sample(cdnow, cdnow_bgnbd, cdnow_gg):
 def test_docstring_examples_run():
     result = doctest.testmod(clv_models, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted >= 10
+
+
+def test_assign_tiers_ranks_ties_by_frame_order_and_puts_missing_values_last():
+    # Ten customers, so the top tier holds ranks 1 (share 0.1) and the next tier ranks 2-5.
+    # c1 and c3 tie at 9.0: c1 comes first in the frame and takes the top tier. c2 and c9 are
+    # missing: last tier, yet counted in the ten. Ranks 2-5 are c3 (9.0), c6 (8.0), c0 (7.0) and
+    # c4 (5.0); c7 also has 5.0 but comes after c4, so it is rank 6 and in the rest.
+    frame = pl.DataFrame({
+        "customer_id": [f"c{i}" for i in range(10)],
+        "predicted_clv": [7.0, 9.0, None, 9.0, 5.0, 1.0, 8.0, 5.0, 2.0, float("nan")],
+    })
+    result = assign_tiers(frame).select("customer_id", "tier")
+    expected = pl.DataFrame({
+        "customer_id": [f"c{i}" for i in range(10)],
+        "tier": ["next 40%", "top 10%", "rest", "next 40%", "next 40%", "rest", "next 40%", "rest", "rest", "rest"],
+    })
+    assert_frame_equal(result, expected)
+
+
+@pytest.mark.parametrize("n", [1, 9, 10, 11, 101, 5_000])
+def test_assign_tiers_matches_the_ordinal_rank_definition(n):
+    # The definition, spelled out with a full ordinal ranking; the function takes a shortcut.
+    rng = np.random.default_rng(n)
+    values = pl.Series("predicted_clv", rng.integers(0, 7, n).astype(float)).scatter(rng.integers(0, n, n // 5), None)
+    frame = pl.DataFrame({"predicted_clv": values})
+    share = pl.col("predicted_clv").rank("ordinal", descending=True) / pl.len()
+    expected = frame.with_columns(tier=pl.when(share <= 0.1).then(pl.lit("top 10%"))
+                                  .when(share <= 0.5).then(pl.lit("next 40%")).otherwise(pl.lit("rest")))
+    assert_frame_equal(assign_tiers(frame), expected)

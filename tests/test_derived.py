@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from data_access import derived as derived_module
 from data_access import store as store_module
 from data_access.derived import build_derived_tables, derived, missing_derived_tables
 from data_access.derived_clv import proper_subsets
@@ -120,6 +121,25 @@ def test_a_build_without_a_scorer_and_an_older_store(tmp_path):
         # A table of an older shape counts as missing too: queries would fail on the absent column.
         writable.connection.execute("ALTER TABLE journey_touches DROP COLUMN day")
         assert missing_derived_tables(writable) == ["journey_touches", "customer_clv_scores"]
+
+
+def test_the_readiness_check_reads_the_build_record_instead_of_building_every_expression(tmp_path, monkeypatch):
+    path = tmp_path / "four.duckdb"
+    four_customers_store(path).close()
+    built = []
+    schema_of = derived_module._derived_schema
+    monkeypatch.setattr(derived_module, "_derived_schema", lambda name: (built.append(name), schema_of(name))[1])
+    with writable_store(path) as writable:
+        build_derived_tables(writable.backend, progress=lambda _: None)
+        built.clear()
+        assert missing_derived_tables(writable) == [] and built == []
+        # The recorded columns are the ones checked: a column dropped since is still missed.
+        writable.connection.execute("ALTER TABLE journeys DROP COLUMN channel_set")
+        assert missing_derived_tables(writable) == ["journeys"] and built == []
+        # A record from other code (an older version's build) is not trusted: the expressions decide.
+        writable.connection.execute("UPDATE derived_build SET fingerprint = 'an older build'")
+        assert missing_derived_tables(writable) == ["journeys"]
+        assert built == list(derived_module.DERIVED_TABLES)
 
 
 def test_the_build_stores_the_scores_the_value_page_computes(demo_store):

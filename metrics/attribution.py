@@ -27,7 +27,8 @@ subset-sum transform; it sums to the total and ignores order and repeats.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from math import factorial
@@ -194,7 +195,7 @@ def markov_conversion_probabilities(counts: np.ndarray) -> np.ndarray:
     null. Returns (replicates × (1 + channels)): column 0 the full chain, column 1 + i without
     channel i. Solved exactly: (I − Q) x = r for the transient states.
     """
-    replicates, s, _ = counts.shape
+    _, s, _ = counts.shape
     transient = s - 2
     totals = counts.sum(axis=2, keepdims=True)
     # A state never left (absent channel) gets an all-zero row: it converts with probability 0.
@@ -298,35 +299,36 @@ def resample_counts(counts: np.ndarray, *, replicates: int, rng: np.random.Gener
     many journeys come from the pool, and those are then drawn uniformly from the pool's journeys,
     which is the conditional distribution of a multinomial given its pooled total.
     """
-    blocks = list(_resampled_chunks(counts, replicates=replicates, rng=rng, chunk=max(1, replicates)))
-    return np.concatenate(blocks) if blocks else np.zeros((0, len(counts)))
+    return _resampler(counts)(replicates, rng).T
 
 
-def _resampled_chunks(counts: np.ndarray, *, replicates: int, rng: np.random.Generator,
-                      chunk: int) -> Iterator[np.ndarray]:
-    """:func:`resample_counts` in blocks of ``chunk`` replicates, the same draws in the same order.
+def _resampler(counts: np.ndarray) -> Callable[[int, np.random.Generator], np.ndarray]:
+    """:func:`resample_counts` of ``counts``, set up once for any number of blocks of replicates.
 
-    Small blocks keep every array of a block under the 32 MB above which the C allocator maps
-    fresh memory from the system for each array instead of reusing what the last block freed:
-    200 replicates of 215,000 cells (a million customers, 90 days) took 3.2 s in blocks of 50 and
-    1.2 s in blocks of 8.
+    A block comes out as cells × replicates: sparse products with a C-ordered right-hand side
+    need no copy, and its transpose is the (replicates × cells) of resample_counts.
     """
     counts = np.asarray(counts, dtype=np.int64)
     total = int(counts.sum())
     rare = counts < RARE_CELL
     pooled = int(counts[rare].sum())
-    # Nothing to draw from: every replicate is all zeros (and the generator is left untouched).
-    top = (rng.multinomial(total, np.append(counts[~rare], pooled) / total, size=replicates) if total
-           else np.zeros((replicates, int((~rare).sum()) + 1), dtype=np.int64))
-    journey_cell = np.repeat(np.flatnonzero(rare), counts[rare])
-    for lo in range(0, replicates, chunk):
-        block = top[lo:lo + chunk]
-        draws = np.zeros((len(block), len(counts)))
-        draws[:, ~rare] = block[:, :-1]
-        if pooled:
-            for row, from_pool in enumerate(block[:, -1]):
-                draws[row] += np.bincount(journey_cell[rng.integers(0, pooled, from_pool)], minlength=len(counts))
-        yield draws
+    # 32-bit journey numbers when they fit: numpy draws two of them per 64 random bits.
+    index_type = np.int32 if pooled < np.iinfo(np.int32).max else np.int64
+    journey_cell = np.repeat(np.flatnonzero(rare), counts[rare]).astype(index_type)
+    probabilities = np.append(counts[~rare], pooled) / total if total else None
+
+    def draw(replicates: int, rng: np.random.Generator) -> np.ndarray:
+        draws = np.zeros((len(counts), replicates))
+        if not total:  # nothing to draw from: every replicate is all zeros
+            return draws
+        top = rng.multinomial(total, probabilities, size=replicates)
+        for replicate, from_pool in enumerate(top[:, -1]):
+            picked = journey_cell[rng.integers(0, pooled, from_pool, dtype=index_type)]
+            draws[:, replicate] = np.bincount(picked, minlength=len(counts))
+        draws[~rare] = top[:, :-1].T
+        return draws
+
+    return draw
 
 
 def _interval(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -344,19 +346,32 @@ def bootstrap(cells: PathCells, *, replicates: int = DEFAULT_BOOTSTRAP, seed: in
     """Resampled credited conversions and shares per channel for markov and shapley.
 
     Returns {model: {"conversions": (replicates × channels), "share": ...}}.
+
+    Replicates are drawn in blocks of ``chunk``, each from its own generator spawned from ``seed``,
+    and the blocks run on two threads: numpy and scipy release the GIL while they draw and
+    multiply, so at a million customers 200 replicates take 0.3 s instead of 0.55 s, with the
+    same result whatever order the threads finish in. Small blocks also keep every array of a
+    block under the 32 MB above which the C allocator maps fresh memory from the system for each
+    array: 200 replicates of 215,000 cells took 3.2 s in blocks of 50 and 1.2 s in blocks of 8.
     """
     cell_counts = np.concatenate([cells.conversions, cells.journeys - cells.conversions])
     paths = len(cells.journeys)
     n = len(cells.channels)
-    markov_credit, shapley_credit = [], []
-    for draws in _resampled_chunks(cell_counts, replicates=replicates, rng=np.random.default_rng(seed), chunk=chunk):
-        c, d = draws[:, :paths], draws[:, paths:]
+    draw = _resampler(cell_counts)
+    sizes = [min(chunk, replicates - start) for start in range(0, replicates, chunk)]
+    generators = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(sizes))]
+
+    def credits(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        draws = draw(size, rng)
+        c, d = draws[:paths].T, draws[paths:].T
         probabilities = markov_conversion_probabilities(_transition_counts(cells, c, d))
-        markov_credit.append(_markov_credit(probabilities, c.sum(axis=1))[1])
-        shapley_credit.append(shapley_values(_by_exact_set(cells, c), n))
+        return _markov_credit(probabilities, c.sum(axis=1))[1], shapley_values(_by_exact_set(cells, c), n)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        blocks = list(pool.map(credits, sizes, generators))
     results = {}
-    for model, parts in (("markov", markov_credit), ("shapley", shapley_credit)):
-        credit = np.concatenate(parts) if parts else np.zeros((0, n))
+    for model, part in (("markov", 0), ("shapley", 1)):
+        credit = np.concatenate([block[part] for block in blocks]) if blocks else np.zeros((0, n))
         results[model] = {"conversions": credit, "share": _shares(credit)}
     return results
 

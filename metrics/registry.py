@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from metrics import attribution, catalog, data_health, flows, journeys, kpis
-from metrics import clv, retention, satisfaction, uplift
-from metrics import customer360, segment_comparison, segments
+from metrics import (
+    attribution,
+    catalog,
+    clv,
+    customer360,
+    data_health,
+    flows,
+    journeys,
+    kpis,
+    retention,
+    satisfaction,
+    segment_comparison,
+    segments,
+    uplift,
+)
 
 MODULES = (catalog, kpis, data_health, journeys, flows, attribution, retention, satisfaction, clv, uplift,
            segments, segment_comparison, customer360)

@@ -110,18 +110,19 @@ def definitions(money: Callable[[float], str]) -> str:
     bands = ", ".join(name for name, _ in P_ALIVE_BANDS)
     return "\n".join((
         f"- **RFM segment**: {RFM_RULE}",
-        f"- **RFM score** = R + F + M, from 3 to 15. R, days since the last purchase: {_steps(R_DAYS, '≤')}; "
-        f"F, orders: {_steps(F_ORDERS, '≥')}; M, net revenue: {_steps(M_REVENUE, '≥', money)}; each 1 otherwise "
-        "(so a customer who never bought scores 3).",
-        "- **Abandoned a cart in the last N days**: an add-to-cart, on one of the last N days with data, with no "
-        "purchase (in any channel) after it.",
-        "- **Bought in store after browsing online**: a store purchase whose conversion journey (the touches since "
-        f"the previous purchase, within the journey lookback window) includes a {' or '.join(ONLINE_CHANNELS)} touch.",
-        f"- **CLTV tier** and **P(alive)**: scored by `journeylens build` with BG/NBD × Gamma-Gamma on every buyer's "
-        f"purchase days up to the last day with data; predicted CLTV over the next {DEFAULT_HORIZON_MONTHS} months, "
-        f"discounted {DEFAULT_MONTHLY_DISCOUNT:.0%} a month. Tiers rank buyers by it: "
-        f"{', '.join(name for name, _ in TIERS)}. P(alive) bands: {bands}. Customers without a score (never bought, "
-        "or too few repeat buyers to fit the models) match neither “in” nor “not in”.",
+        (f"- **RFM score** = R + F + M, from 3 to 15. R, days since the last purchase: {_steps(R_DAYS, '≤')}; "
+         f"F, orders: {_steps(F_ORDERS, '≥')}; M, net revenue: {_steps(M_REVENUE, '≥', money)}; each 1 otherwise "
+         "(so a customer who never bought scores 3)."),
+        ("- **Abandoned a cart in the last N days**: an add-to-cart, on one of the last N days with data, with no "
+         "purchase (in any channel) after it."),
+        ("- **Bought in store after browsing online**: a store purchase whose conversion journey (the touches since "
+         f"the previous purchase, within the journey lookback window) includes a {' or '.join(ONLINE_CHANNELS)} "
+         "touch."),
+        (f"- **CLTV tier** and **P(alive)**: scored by `journeylens build` with BG/NBD × Gamma-Gamma on every buyer's "
+         f"purchase days up to the last day with data; predicted CLTV over the next {DEFAULT_HORIZON_MONTHS} months, "
+         f"discounted {DEFAULT_MONTHLY_DISCOUNT:.0%} a month. Tiers rank buyers by it: "
+         f"{', '.join(name for name, _ in TIERS)}. P(alive) bands: {bands}. Customers without a score (never bought, "
+         "or too few repeat buyers to fit the models) match neither “in” nor “not in”."),
     ))
 
 

@@ -5,7 +5,7 @@ Definitions (shown in the UI next to the numbers):
 - revenue: net revenue, purchases minus refunds, in the store's currency;
 - orders: purchase events; AOV: gross purchase revenue / orders;
 - active customers: customers with at least one event in the period (in the selected channels);
-- repeat purchase rate: share of the period's purchasers with two or more orders in it;
+- repeat rate (repeat purchase rate): share of the period's purchasers with two or more orders in it;
 - omnichannel share: share of active customers with events in two or more channels;
 - CSAT: share of 4–5 ratings among 1–5 survey responses; NPS: % promoters (9–10) − % detractors (0–6).
 """
@@ -61,7 +61,7 @@ KPIS = (
     Kpi("orders", "Orders", "count", "Number of purchases."),
     Kpi("aov", "Average order value", "currency", "Gross purchase revenue divided by orders."),
     Kpi("active_customers", "Active customers", "count", "Customers with at least one event."),
-    Kpi("repeat_rate", "Repeat purchase rate", "percent",
+    Kpi("repeat_rate", "Repeat rate", "percent",
         "Share of the period's purchasers who placed two or more orders in it."),
     Kpi("omnichannel_share", "Omnichannel share", "percent",
         "Share of active customers with events in two or more channels."),

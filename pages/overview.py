@@ -17,7 +17,7 @@ st.title("Overview")
 st.caption(f"{filters.describe()} · compared with the previous {filters.days} days")
 
 kpis = compute(kpi_metrics.kpis, filters)
-kpi_cards(kpis, currency=currency, comparison=f"vs previous {filters.days} days")
+kpi_cards(kpis, currency=currency, comparison=f"the previous {filters.days} days")
 with st.expander("KPI definitions and values", icon=":material/info:"):
     table(kpis)
 

@@ -44,7 +44,7 @@ def test_overview_shows_kpis_and_charts(tiny_store, monkeypatch):
     assert not at.exception
     assert [metric.label for metric in at.metric] == [
         "Revenue", "Orders", "Average order value", "Active customers",
-        "Repeat purchase rate", "Omnichannel share", "CSAT", "NPS",
+        "Repeat rate", "Omnichannel share", "CSAT", "NPS",
     ]
     assert len(at.get("plotly_chart")) == 3
 

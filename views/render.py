@@ -21,7 +21,11 @@ DELTA_COLOR = {"percent": "normal", "points": "normal", "currency": "normal", "c
 
 
 def kpi_cards(kpis: pl.DataFrame, *, currency: str, comparison: str, per_row: int = 4) -> None:
-    """One bordered card per KPI row (kpi, label, unit, value, change, change_pct, definition)."""
+    """One bordered card per KPI row (kpi, label, unit, value, change, change_pct, definition).
+
+    ``comparison`` names the previous period in each card's help; the page states it once above
+    the cards, because four cards to a row leave no room for it next to the change at 1,200 px.
+    """
     rows = kpis.to_dicts()
     for start in range(0, len(rows), per_row):
         for column, row in zip(st.columns(per_row), rows[start : start + per_row], strict=False):
@@ -31,8 +35,7 @@ def kpi_cards(kpis: pl.DataFrame, *, currency: str, comparison: str, per_row: in
                     format_value(row["value"], row["unit"], currency=currency),
                     delta=format_change(row["change"], row["change_pct"], row["unit"], currency=currency),
                     delta_color=DELTA_COLOR[row["unit"]],
-                    delta_description=comparison,
-                    help=f"{row['definition']} Previous period: "
+                    help=f"{row['definition']} In {comparison}: "
                     f"{format_value(row['previous'], row['unit'], currency=currency)}.",
                     border=True,
                 )

@@ -165,9 +165,9 @@ def report(*, path: str, name: str) -> dict:
     import_s = _imports("journeylens.cli")
     import dataclasses
 
+    from data_access.store import Store, pin_utc
     from journeylens import cli
     from journeylens.reports import REPORTS
-    from data_access.store import Store, pin_utc
 
     metric_s: list[float] = []
     original = REPORTS[name]

@@ -8,7 +8,6 @@ import re
 import shutil
 
 import ibis.expr.types as ir
-
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st

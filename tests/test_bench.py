@@ -84,3 +84,13 @@ def test_unknown_report_or_page_is_one_line(capsys):
 
 def test_every_page_file_is_measured():
     assert sorted(bench.app_pages()) == sorted(f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py"))
+
+
+def test_runs_go_in_rounds_that_measure_every_name_once():
+    # Round by round, so a slow minute of the host touches one run of several pages rather than
+    # every run of one; each name still gets its runs in round order.
+    calls = []
+    result = bench._in_rounds(["a", "b"], 3, lambda name, k: calls.append((name, k)) or {"s": k},
+                              say=lambda _: None, kind="page")
+    assert calls == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
+    assert result == [("a", [{"s": 0}, {"s": 1}, {"s": 2}]), ("b", [{"s": 0}, {"s": 1}, {"s": 2}])]

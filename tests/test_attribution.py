@@ -328,8 +328,6 @@ def test_bootstrap_is_reproducible_from_its_seed():
 
 
 def test_nothing_to_attribute(store):
-    from datetime import date
-
     empty = am.attribution(store, Filters(start=date(2025, 1, 1), end=date(2025, 1, 31)), bootstrap_replicates=50)
     assert empty.is_empty()
     assert am.side_by_side(empty).columns == ["channel"]

@@ -57,7 +57,7 @@ if predictive.open:
         st.caption(f"{predicted_definition} Recency and age T in weeks since the first purchase.")
         st.subheader("By acquisition channel, region and segment")
         by = widgets.dimension_option()
-        groups = views.dimension(by)
+        groups = clv.by_dimension(scores, by=by)
         chart(charts.dimension_figure(groups, currency=currency, label=clv.DIMENSIONS[by][1], horizon_months=horizon),
               groups, name=f"cltv by {by}", filters_text=scope,
               definition="Mean historical CLTV (net revenue to date) and mean predicted CLTV per customer; whiskers "

@@ -309,12 +309,9 @@ def test_customer_scores_on_the_demo_store(demo):
     bins = clv.distribution(scores)
     assert bins["customers"].sum() == len(scores)
     # The page's one-query path: the same fit from the buyers' rows with attributes, the same scores.
-    scored = clv.scored_customers(demo, filters, horizon_months=12, monthly_discount=0.01, with_views=True)
+    scored = clv.scored_customers(demo, filters, horizon_months=12, monthly_discount=0.01)
     assert scored.fit == fit
     assert_frame_equal(scored.scores, scores)
-    # The page's breakdowns are grouped when first asked for, and kept.
-    assert_frame_equal(scored.views.dimension("region"), by_region)
-    assert scored.views.dimension("segment") is scored.views.dimension("segment")
 
 
 def test_demo_omnichannel_customers_are_worth_more(demo):

@@ -287,7 +287,7 @@ def _stage(cur: duckdb.DuckDBPyConnection, path: Path, table: str) -> _Staged:
         # row number a user sees.
         select = ", ".join(f"CAST(#{i + 1} AS VARCHAR) AS c{i}" for i in range(len(header)))
         cur.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {select} FROM {reader}", params)
-        rows = cur.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        rows = cur.table(table).count("*").fetchone()[0]
     except duckdb.Error as exc:
         reason = (_csv_field_count_problem(path) if kind == "CSV" else None) or _engine_message(exc)
         raise LoadError(f"{path}: cannot be read as {kind}: {reason}") from None
@@ -790,26 +790,30 @@ def _insert_new_events(cur: duckdb.DuckDBPyConnection, *, derive_customers: bool
     reconciliation is a real check and not arithmetic.
     """
     already_present = _count(cur, "SELECT count(*) FILTER (WHERE present) FROM _jl_valid")
-    columns = ", ".join(EVENT_COLUMNS)
-    loaded = _count(cur, f"INSERT INTO events ({columns}) SELECT {columns} FROM _jl_valid WHERE NOT present")
-    first_touch = (
+    new_rows = cur.table("_jl_valid").filter("NOT present")
+    # By position, in the contract's column order: no column list is written into SQL text.
+    new_rows.select(*EVENT_COLUMNS).insert_into("events")
+    loaded = new_rows.count("*").fetchone()[0]
+    # Each new customer's first touch, grouped once for the update and the insert below.
+    cur.execute(
+        "CREATE OR REPLACE TEMP TABLE _jl_first_touch AS "
         "SELECT customer_id, min(occurred_at) AS first_at, "
         "first(channel ORDER BY occurred_at, event_id) AS first_channel "
         "FROM _jl_valid WHERE NOT present GROUP BY customer_id"
     )
     cur.execute(
         "UPDATE customers SET first_seen_at = n.first_at, acquisition_channel = n.first_channel "
-        f"FROM ({first_touch}) n "
+        "FROM _jl_first_touch n "
         "WHERE customers.customer_id = n.customer_id AND n.first_at < customers.first_seen_at"
     )
     if derive_customers:
         cur.execute(
             "INSERT INTO customers (customer_id, first_seen_at, acquisition_channel, region, segment) "
-            f"SELECT customer_id, first_at, first_channel, 'unknown', NULL FROM ({first_touch}) n "
+            "SELECT customer_id, first_at, first_channel, 'unknown', NULL FROM _jl_first_touch n "
             "WHERE NOT EXISTS (SELECT 1 FROM customers k WHERE k.customer_id = n.customer_id) "
             "ORDER BY customer_id"
         )
-    return loaded, already_present
+    return int(loaded), already_present
 
 
 def _extra_column_notes(staged: _Staged, cols: dict[str, int | None]) -> list[str]:
@@ -986,6 +990,7 @@ _TEMP_TABLES = (
     "_jl_stage_transactions",
     "_jl_checked",
     "_jl_valid",
+    "_jl_first_touch",
 )
 
 

@@ -14,6 +14,7 @@ subtraction on every engine (weeks since Monday 1970-01-05, months since January
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from datetime import date, timedelta
 
 import ibis
@@ -122,10 +123,17 @@ def channel_bits_table() -> ir.Table:
     return ibis.table(_schema_of("channel_bits"), name="channel_bits")
 
 
-def channel_mask(channels: tuple[str, ...] | None) -> ir.IntegerScalar:
-    """The mask of ``channels`` (None: every channel), evaluated in the engine from channel_bits."""
+def channel_mask(channels: tuple[str, ...] | None, *, bits: Mapping[str, int] | None = None) -> ir.IntegerScalar:
+    """The mask of ``channels`` (None: every channel).
+
+    Given the store's ``bits`` (channel_bits as a mapping), a literal: the engine tests it inside
+    its scans. Without them, a scalar query over channel_bits, which DuckDB joins to every row it
+    tests (0.09 s for the 13 million weekly rows of a million customers).
+    """
     if channels is None:
         return ibis.literal(-1, "int64")  # every bit set
+    if bits is not None:
+        return ibis.literal(sum(bits.get(channel, 0) for channel in channels), "int64")
     bits = channel_bits_table()
     return bits.filter(bits.channel.isin(channels)).bit.sum().fill_null(0).as_scalar()
 
@@ -136,7 +144,7 @@ def _schema_of(name: str) -> ibis.Schema:
 
 
 def customer_periods_all_channels_expr(*, grain: str) -> ir.Table:
-    """One row per customer and period with any activity, all channels together, in customer order.
+    """One row per customer and period with any activity, all channels together, in period order.
 
     period and period_number as in the per-channel roll-up; purchases: purchase events in the
     period. Per customer, over all history: first_period and last_period with any activity,
@@ -177,7 +185,9 @@ def customer_periods_all_channels_expr(*, grain: str) -> ir.Table:
         masks[f"next_{prefix}channels"] = ibis.cases(
             (per.period_number.lead().over(adjacent) == per.period_number + 1, mask.lead().over(adjacent)), else_=0)
     rows = per.mutate(**masks).join(span, "customer_id")
-    return rows.order_by(["customer_id", "period_number"])
+    # In period order: a date range reads only its periods and the ones after (zone maps), and
+    # every page that shows one reads this table.
+    return rows.order_by(["period_number", "customer_id"])
 
 
 def customer_weeks_all_channels_expr() -> ir.Table:

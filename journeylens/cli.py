@@ -25,7 +25,7 @@ from data_access.settings import Settings, SettingsError, load_settings
 from data_access.store import Store, StoreMissing, pin_utc, writable_store
 from journeylens import bench
 from journeylens.reports import REPORTS
-from metrics.catalog import catalog
+from metrics.catalog import catalog, channel_bits
 from metrics.clv_models import InsufficientData
 from metrics import segments as segment_metrics
 from metrics.filters import Filters, default_period
@@ -206,7 +206,8 @@ def _filters(args: argparse.Namespace, store: Store) -> Filters:
         saved = _saved_segment(args.db, args.segment_name) if args.segment_name else None
         return Filters(start=start, end=end, channels=tuple(args.channel or ()),
                        regions=tuple(args.region or ()), segments=tuple(args.segment or ()),
-                       segment_name=saved and saved.name, segment_rule=saved and saved.definition)
+                       segment_name=saved and saved.name, segment_rule=saved and saved.definition,
+                       channel_bits=channel_bits(store))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

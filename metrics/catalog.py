@@ -17,6 +17,7 @@ class Catalog:
     first_day: date | None
     last_day: date | None
     channels: tuple[str, ...]
+    channel_bits: tuple[tuple[str, int], ...]
     regions: tuple[str, ...]
     segments: tuple[str, ...]
     customers: int
@@ -40,11 +41,13 @@ def catalog(engine: Engine) -> Catalog:
     def values(table: ir.Table, column: str) -> tuple[str, ...]:
         return tuple(engine.to_polars(distinct_expr(table, column))["value"].to_list())
 
+    # The events' channels, from the few rows of their bit table rather than every day's rows.
+    bits = channel_bits(engine)
     return Catalog(
         first_day=bounds["first_day"],
         last_day=bounds["last_day"],
-        # The events' channels, from the few rows of their bit table rather than every day's rows.
-        channels=values(derived("channel_bits"), "channel"),
+        channels=tuple(channel for channel, _ in bits),
+        channel_bits=bits,
         regions=values(customers, "region"),
         segments=values(customers, "segment"),
         customers=int(engine.to_polars(customers.agg(n=customers.count()))["n"][0]),
@@ -52,9 +55,16 @@ def catalog(engine: Engine) -> Catalog:
     )
 
 
+def channel_bits(engine: Engine) -> tuple[tuple[str, int], ...]:
+    """(channel, bit) of every channel in the events, by channel: its bit in the roll-ups' channel
+    masks, for :class:`metrics.filters.Filters`."""
+    bits = engine.to_polars(derived("channel_bits").order_by("channel"))
+    return tuple(zip(bits["channel"].to_list(), bits["bit"].to_list(), strict=True))
+
+
 def portable_expressions() -> dict[str, ir.Expr]:
     return {
         "catalog.bounds": bounds_expr(),
         "catalog.regions": distinct_expr(unified("customers"), "region"),
-        "catalog.channels": distinct_expr(derived("channel_bits"), "channel"),
+        "catalog.channel_bits": derived("channel_bits").order_by("channel"),
     }

@@ -129,7 +129,7 @@ def purchase_days_expr(filters: Filters, *, as_of: date, after: date | None = No
     days = in_period(derived("customer_purchase_days_all_channels"))
     if not filters.channels:
         return days.select(*_DAY_COLUMNS)
-    selected = channel_mask(filters.channels)
+    selected = channel_mask(filters.channels, bits=filters.bits)
     whole_days = days.filter((days.channels | selected) == selected)
     channel_rows = restrict_channels(in_period(derived("customer_purchase_days")), filters)
     mixed_days = sum_over_channels(channel_rows.filter((channel_rows.day_channels | selected) != selected))
@@ -149,7 +149,7 @@ def summary_expr(filters: Filters, *, as_of: date, carry: tuple[str, ...] = ()) 
     # (customer_purchase_subsets). Only customers active after as_of are regrouped from their
     # purchase days: as of the last day, nobody, whatever the channels.
     totals = restrict_customers(derived("customer_purchase_totals"), filters)
-    selected = channel_mask(filters.channels or None)
+    selected = channel_mask(filters.channels or None, bits=filters.bits)
     settled = totals.last_day <= ibis.literal(as_of)
     regroup = totals.filter(~settled & ((totals.channels & selected) != 0)).select("customer_id", *carry)
     # The few customers to regroup narrow the day rows before the mixed days are added up.

@@ -30,6 +30,10 @@ class Filters:
     A saved segment restricts customers to its members: ``segment_rule`` is its canonical rule
     (metrics.segments), resolved from ``segment_name`` by whoever builds the Filters, so metrics
     stay pure and an edited segment is a new cache key.
+
+    ``channel_bits`` are the store's (channel, bit) pairs (:func:`metrics.catalog.channel_bits`),
+    resolved the same way: with them a channel filter tests the roll-ups' channel masks against a
+    number the engine checks inside its scans, instead of a query it joins to every row.
     """
 
     start: date | None = None
@@ -39,6 +43,7 @@ class Filters:
     segments: tuple[str, ...] = ()
     segment_name: str | None = None
     segment_rule: str | None = field(default=None, repr=False)
+    channel_bits: tuple[tuple[str, int], ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         if self.start and self.end and self.start > self.end:
@@ -46,6 +51,11 @@ class Filters:
         # Sorted tuples make equal selections equal cache keys whatever the click order.
         for name in ("channels", "regions", "segments"):
             object.__setattr__(self, name, tuple(sorted(set(getattr(self, name)))))
+
+    @property
+    def bits(self) -> dict[str, int] | None:
+        """The channel bits by channel, None when not resolved."""
+        return dict(self.channel_bits) or None
 
     @property
     def days(self) -> int | None:

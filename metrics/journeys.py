@@ -22,6 +22,7 @@ import polars as pl
 
 from data_access.derived import derived
 from data_access.derived_retention import channel_mask
+from metrics.catalog import channel_bits
 from metrics.engine import Engine
 from metrics.filters import Filters, restrict_customers, restrict_days
 
@@ -84,15 +85,15 @@ def in_selected_channels(rows: ir.Table, filters: Filters) -> ir.Table:
     channel, by a bit test on their ``journey_channels`` mask."""
     if not filters.channels:
         return rows
-    return rows.filter((rows.journey_channels & channel_mask(filters.channels)) != 0)
+    return rows.filter((rows.journey_channels & channel_mask(filters.channels, bits=filters.bits)) != 0)
 
 
 def selected_bits(engine: Engine, filters: Filters) -> int | None:
     """The mask of the selected channels (bits from channel_bits), None without a channel filter."""
     if not filters.channels:
         return None
-    bits = engine.to_polars(derived("channel_bits"))
-    return int(bits.filter(pl.col("channel").is_in(filters.channels))["bit"].sum())
+    bits = dict(channel_bits(engine))
+    return sum(bits.get(channel, 0) for channel in filters.channels)
 
 
 def mask_keys(per_journey_channels: bool) -> list[str]:
@@ -321,7 +322,8 @@ def journey_flows(engine: Engine, filters: Filters, *, steps: int = DEFAULT_STEP
         .select("source", "target", "journeys", "source_step", "target_step", "source_channel",
                 "target_channel",
                 "target_kind")
-        .sort(["source_step", "journeys"], descending=[False, True])
+        # Ties broken by label: the same view draws (and exports) its links in the same order.
+        .sort(["source_step", "journeys", "source", "target"], descending=[False, True, False, False])
     )
 
 

@@ -253,7 +253,7 @@ def active_customers_expr(filters: Filters, *, grain: Grain, by_channel: bool) -
         # One row per customer and period; a channel filter is a test of the period's channel mask.
         rolled = derived(all_channels_period_table(grain))
         if filters.channels:
-            rolled = rolled.filter((rolled.channels & channel_mask(filters.channels)) != 0)
+            rolled = rolled.filter((rolled.channels & channel_mask(filters.channels, bits=filters.bits)) != 0)
     rolled = restrict_customers(rolled, filters)
     cut = ibis.literal(False)
     if first is not None:

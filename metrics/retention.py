@@ -111,7 +111,8 @@ def selected_channels(filters: Filters, channel: str | None = None) -> tuple[str
 
 
 def qualifying_expr(filters: Filters, *, period: Period, activity: Activity, channel: str | None,
-                    ends: tuple[str, ...] = ("first", "last"), neighbours: bool = False) -> ir.Table:
+                    ends: tuple[str, ...] = ("first", "last"), neighbours: bool = False,
+                    since: int | None = None) -> ir.Table:
     """Distinct (customer_id, period_number) with qualifying activity, over all of history, with the
     customer's first and last such period (first_period, last_period, as named in ``ends``) or,
     with ``neighbours``, whether this is the customer's first such period (is_first) and whether
@@ -121,12 +122,17 @@ def qualifying_expr(filters: Filters, *, period: Period, activity: Activity, cha
     One roll-up row per customer and period serves every channel selection through its channel
     masks (``data_access.derived_retention``), so a channel filter regroups nothing; only the
     first and last periods of a channel selection are joined from the rows that are first or last.
+
+    ``since`` is the first period whose rows the caller needs: the roll-up is stored in period
+    order, so the engine skips the earlier ones.
     """
     selected = selected_channels(filters, channel)
-    mask = channel_mask(selected)
+    mask = channel_mask(selected, bits=filters.bits)
     kind = "purchase_" if activity == "purchase" else ""
     rows = restrict_customers(derived(all_channels_period_table(period)), filters)
     rows = rows.filter((rows[f"{kind}channels"] & mask) != 0)
+    if since is not None:
+        rows = rows.filter(rows.period_number >= since)
 
     def any_selected(when: str) -> ir.BooleanColumn:
         return (rows[f"{when}_{kind}channels"] & mask) != 0
@@ -213,8 +219,9 @@ def retention_counts_expr(
     """
     ends = {("first-time", "on"): ("first",), ("first-time", "on-or-after"): ("first", "last"),
             ("recurring", "on"): (), ("recurring", "on-or-after"): ("last",)}[cohort_type, returning]
-    act = qualifying_expr(filters, period=period, activity=activity, channel=channel, ends=ends)
     low, high = _period_bounds(filters, period)
+    # Every row counted is in a cohort's period or later, so none before the first cohort.
+    act = qualifying_expr(filters, period=period, activity=activity, channel=channel, ends=ends, since=low)
     if cohort_type == "first-time":
         members = _within(act, "first_period", low, high)
         if returning == "on":
@@ -374,12 +381,14 @@ def lifecycle_expr(
     last_period: int,
 ) -> ir.Table:
     """Customers per (period_number, state) for the periods that overlap the date range."""
-    marked = qualifying_expr(filters, period=period, activity=activity, channel=channel, neighbours=True)
+    low, high = _period_bounds(filters, period)
+    # The first period's dormant customers lapsed from the period before it.
+    marked = qualifying_expr(filters, period=period, activity=activity, channel=channel, neighbours=True,
+                             since=None if low is None else low - 1)
     state = ibis.cases((marked.is_first, "new"), (marked.after_active, "returning"), else_="resurrecting")
     active = marked.select("period_number", state=state)
     lapsed = marked.filter(~marked.before_active)
     dormant = lapsed.select(period_number=lapsed.period_number + 1, state=ibis.literal("dormant"))
-    low, high = _period_bounds(filters, period)
     # Nobody can be seen as dormant in a period that has not started yet.
     high = last_period if high is None else min(high, last_period)
     states = _within(active.union(dormant), "period_number", low, high)

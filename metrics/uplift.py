@@ -102,7 +102,7 @@ def channels_used(used_channels: ir.IntegerValue, later: ir.IntegerValue, filter
     A bit count over the stored masks: at a million customers, a scan instead of grouping 2.4
     million customer-channel rows.
     """
-    return bit_count(used_channels & channel_mask(filters.channels or None)) - later.fill_null(0)
+    return bit_count(used_channels & channel_mask(filters.channels or None, bits=filters.bits)) - later.fill_null(0)
 
 
 def csat_answers_expr(filters: Filters, *, as_of: date) -> ir.Table:

@@ -78,7 +78,7 @@ def global_filters(catalog: Catalog) -> Filters:
         st.info(notice, icon=":material/link_off:")
     return Filters(start=start, end=end, channels=tuple(channels), regions=tuple(regions),
                    segments=tuple(segments), segment_name=saved and saved.name,
-                   segment_rule=saved and saved.definition)
+                   segment_rule=saved and saved.definition, channel_bits=catalog.channel_bits)
 
 
 def frame() -> Filters | None:

@@ -43,8 +43,8 @@ def test_overview_shows_kpis_and_charts(tiny_store, monkeypatch):
     at = _app(tiny_store, monkeypatch).run()
     assert not at.exception
     assert [metric.label for metric in at.metric] == [
-        "Revenue", "Orders", "Average order value", "Active customers",
-        "Repeat rate", "Omnichannel share", "CSAT", "NPS",
+        "Revenue", "Active customers", "Historical CLTV", "Retention", "CSAT", "Omnichannel share",
+        "Orders", "Average order value", "Repeat rate", "NPS",
     ]
     assert len(at.get("plotly_chart")) == 3
 
@@ -59,6 +59,7 @@ def test_overview_obeys_every_global_filter(tiny_store, monkeypatch):
     # South customers B and D; in store in March only B's order of 80 with 20 refunded.
     assert _metrics(at)["Revenue"] == "$60"
     assert _metrics(at)["Active customers"] == "1"
+    assert _metrics(at)["Historical CLTV"] == "$60"  # B, the only South store buyer by 31 March
     at.multiselect(key="segment").set_value(["gold"]).run()
     # D is the only South gold customer and was not active in March.
     assert _metrics(at)["Active customers"] == "0"

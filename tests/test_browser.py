@@ -79,7 +79,7 @@ def test_overview_shows_kpi_cards_and_charts(app_url, browser):
     page.wait_for_selector("h1:has-text('Overview')", timeout=120_000)
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=120_000)
     labels = page.locator('[data-testid="stMetricLabel"]').all_inner_texts()
-    for label in ("Revenue", "Active customers", "Omnichannel share", "CSAT", "NPS"):
+    for label in ("Revenue", "Active customers", "Historical CLTV", "Retention", "CSAT", "Omnichannel share"):
         assert any(label in text for text in labels), labels
     values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
     assert values[0].startswith("$") and values[0] != "$0"

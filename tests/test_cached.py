@@ -52,8 +52,9 @@ def test_a_channel_change_runs_only_the_queries_that_count_customers_across_chan
     assert result["revenue_share"].sum() == pytest.approx(100)
     cached.compute(kpis.kpis, some)
     cached.compute(kpis.trend, some)
-    # Only the customer counts of both periods and the distinct active total per week.
-    expected = {cached.query_text(kpis.customer_counts_expr(some)),
-                cached.query_text(kpis.customer_counts_expr(some.previous_period())),
-                cached.query_text(kpis.active_total_expr(some, grain="week"))}
-    assert set(run) == expected and len(run) == 3 < first_run
+    # Only the customer and purchaser counts and the historical CLTV (both periods in each) and
+    # the distinct active total per week.
+    expected = {cached.query_text(query) for query in (
+        kpis.customer_counts_expr(some), kpis.purchaser_counts_expr(some), kpis.historical_clv_expr(some),
+        kpis.active_total_expr(some, grain="week"))}
+    assert set(run) == expected and len(run) == 4 < first_run

@@ -9,6 +9,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from data_access.store import Store
+from metrics.clv import summary
 from metrics.filters import Filters
 from metrics.kpis import (
     channel_mix,
@@ -16,6 +17,7 @@ from metrics.kpis import (
     channel_sums_expr,
     customer_counts_expr,
     kpis,
+    purchaser_counts_expr,
     trend,
     trend_expr,
 )
@@ -77,6 +79,46 @@ def test_segment_filter_and_empty_period(store):
     assert values["active_customers"] == 0
     assert values["revenue"] == 0
     assert values["aov"] is None
+
+
+def test_retention_and_historical_clv_with_their_previous_period(store):
+    result = kpis(store, MARCH)
+    values, previous = _values(result), _values(result, "previous")
+    # Of February's active C and D, C came back in March (an email open).
+    assert values["retention"] == pytest.approx(50.0)
+    # Nobody was active from 29 Dec to 28 Jan: no base for February's retention.
+    assert previous["retention"] is None
+    # Buyers by 31 March: A 150, B 80 − 20, C 40 (February, counted: CLTV is to date).
+    assert values["historical_clv"] == pytest.approx(250 / 3)
+    assert previous["historical_clv"] == pytest.approx(40.0)  # C alone had bought by 28 February
+    assert _values(result, "change_pct")["historical_clv"] == pytest.approx((250 / 3 - 40) / 40 * 100)
+
+
+def test_retention_and_historical_clv_follow_the_filters(store):
+    north = _values(kpis(store, Filters(start=MARCH.start, end=MARCH.end, regions=("North",))))
+    assert north["retention"] == pytest.approx(100.0)  # C, February's only North customer, came back
+    assert north["historical_clv"] == pytest.approx(95.0)  # A 150, C 40
+    in_store = _values(kpis(store, Filters(start=MARCH.start, end=MARCH.end, channels=("store",))))
+    assert in_store["retention"] is None  # nobody used the store in February
+    assert in_store["historical_clv"] == pytest.approx(55.0)  # A's store 50, B 80 − 20
+
+
+def test_all_time_kpis_have_no_retention_and_clv_as_of_the_last_day(store):
+    result = kpis(store, Filters())
+    values = _values(result)
+    assert values["retention"] is None
+    assert values["historical_clv"] == pytest.approx(250 / 3)  # A, B, C as of 20 March
+    assert result["previous"].is_null().all()
+
+
+@pytest.mark.parametrize("channels", [(), ("store", "web"), ("email",), ("app", "email", "sms", "social", "store")])
+def test_historical_clv_equals_the_customer_value_pages_headline(demo, channels):
+    # The KPI subtracts what came after each day from stored totals; the page sums each buyer's days.
+    filters = Filters(start=date(2025, 7, 1), end=date(2025, 9, 30), channels=channels)
+    result = kpis(demo, filters)
+    for column, as_of in (("value", filters.end), ("previous", filters.previous_period().end)):
+        headline = summary(demo, filters, as_of=as_of)["historical_revenue"].mean()
+        assert _values(result, column)["historical_clv"] == pytest.approx(headline)
 
 
 def test_trend_has_distinct_total_per_period(store):
@@ -156,26 +198,39 @@ def test_trend_active_customers_equal_a_direct_distinct_count(demo, grain, start
         (date(2025, 7, 1), date(2025, 9, 30), ()),  # whole weeks from the weekly roll-up, cut days around
         (date(2025, 7, 7), date(2025, 8, 3), ()),  # whole weeks only
         (date(2025, 7, 9), date(2025, 7, 12), ()),  # inside one week: days only
+        (date(2025, 7, 6), date(2025, 7, 13), ()),  # a whole week, the periods before have none
         (date(2025, 6, 18), date(2025, 9, 2), ("store", "web")),  # the channels' own weeks
     ],
 )
 def test_kpi_customer_counts_equal_counts_from_every_event(demo, start, end, channels):
     filters = Filters(start=start, end=end, channels=channels)
-    events = demo.connection.sql(
+    every_event = demo.connection.sql(
         "SELECT customer_id, channel, event_type, CAST(occurred_at AS DATE) AS day FROM events").pl()
-    events = events.filter(pl.col("day").is_between(start, end))
     if channels:
-        events = events.filter(pl.col("channel").is_in(channels))
-    per_customer = events.group_by("customer_id").agg(
-        orders=(pl.col("event_type") == "purchase").sum(), channels=pl.col("channel").n_unique())
-    expected = {
-        "active_customers": len(per_customer),
-        "purchasers": per_customer.filter(pl.col("orders") > 0).height,
-        "repeat_purchasers": per_customer.filter(pl.col("orders") >= 2).height,
-        "omnichannel_customers": per_customer.filter(pl.col("channels") >= 2).height,
-    }
-    result = demo.to_polars(customer_counts_expr(filters)).select(list(expected)).row(0, named=True)
-    assert result == expected
+        every_event = every_event.filter(pl.col("channel").is_in(channels))
+
+    def active(period: Filters) -> pl.DataFrame:
+        return every_event.filter(pl.col("day").is_between(period.start, period.end))
+
+    def counts(period: Filters, before: Filters) -> dict[str, int]:
+        per_customer = active(period).group_by("customer_id").agg(
+            orders=(pl.col("event_type") == "purchase").sum(), channels=pl.col("channel").n_unique())
+        earlier = set(active(before)["customer_id"])
+        return {
+            "active_customers": len(per_customer),
+            "purchasers": per_customer.filter(pl.col("orders") > 0).height,
+            "repeat_purchasers": per_customer.filter(pl.col("orders") >= 2).height,
+            "omnichannel_customers": per_customer.filter(pl.col("channels") >= 2).height,
+            "returning_customers": len(set(per_customer["customer_id"]) & earlier),
+            "earlier_customers": len(earlier),
+        }
+
+    previous = filters.previous_period()
+    expected = counts(filters, previous) | {
+        f"previous_{name}": value for name, value in counts(previous, previous.previous_period()).items()}
+    result = demo.to_polars(customer_counts_expr(filters)).hstack(demo.to_polars(purchaser_counts_expr(filters)))
+    assert result.select(list(expected)).row(0, named=True) == expected
+    events = active(filters)
     per_channel = events.group_by("channel").agg(customers=pl.col("customer_id").n_unique())
     mix = channel_mix(demo, filters).select("channel", "customers")
     assert_frame_equal(mix.sort("channel"), per_channel.sort("channel"), check_dtypes=False)

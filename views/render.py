@@ -19,11 +19,11 @@ from views.formatting import format_change, format_value
 DELTA_COLOR = {"percent": "normal", "points": "normal", "currency": "normal", "count": "normal"}
 
 
-def kpi_cards(kpis: pl.DataFrame, *, currency: str, comparison: str, per_row: int = 4) -> None:
+def kpi_cards(kpis: pl.DataFrame, *, currency: str, comparison: str, per_row: int = 5) -> None:
     """One bordered card per KPI row (kpi, label, unit, value, change, change_pct, definition).
 
     ``comparison`` names the previous period in each card's help; the page states it once above
-    the cards, because four cards to a row leave no room for it next to the change at 1,200 px.
+    the cards, because five cards to a row leave no room for it next to the change at 1,200 px.
     """
     rows = kpis.to_dicts()
     for start in range(0, len(rows), per_row):

@@ -41,15 +41,24 @@ def format_value(value: float | None, unit: str, *, currency: str = "USD") -> st
 def format_change(change: float | None, change_pct: float | None, unit: str, *, currency: str = "USD") -> str | None:
     """The delta shown under a KPI: relative for amounts, percentage points for rates.
 
-    >>> format_change(5.0, 12.5, "count"), format_change(-2.0, -4.0, "percent")
-    ('+12.5%', '-2.0 pp')
+    A change that rounds to zero has no sign (not "-0.0 pp"): :func:`is_unchanged` tells it apart.
+
+    >>> format_change(5.0, 12.5, "count"), format_change(-2.0, -4.0, "percent"), format_change(-0.01, -0.1, "percent")
+    ('+12.5%', '-2.0 pp', '0.0 pp')
     """
     if change is None or (isinstance(change, float) and math.isnan(change)):
         return None
     if unit == "percent":
-        return f"{change:+.1f} pp"
-    if unit == "points":
-        return f"{change:+.0f} points"
-    if change_pct is None:
-        return f"{'+' if change >= 0 else ''}{format_value(change, unit, currency=currency)}"
-    return f"{change_pct:+.1f}%"
+        text = f"{change:+.1f} pp"
+    elif unit == "points":
+        text = f"{change:+.0f} points"
+    elif change_pct is None:
+        text = f"{'+' if change >= 0 else ''}{format_value(change, unit, currency=currency)}"
+    else:
+        text = f"{change_pct:+.1f}%"
+    return text[1:] if not any(digit in "123456789" for digit in text) else text
+
+
+def is_unchanged(delta: str | None) -> bool:
+    """Whether a :func:`format_change` text shows no change (it then has no sign)."""
+    return delta is not None and not delta.startswith(("+", "-"))

@@ -13,27 +13,31 @@ import polars as pl
 import streamlit as st
 
 from data_access.cached import query_text
-from views.formatting import format_change, format_value
+from views.formatting import format_change, format_value, is_unchanged
 
 # Rates where a fall is good would use "inverse"; none of the Overview KPIs is such a rate.
 DELTA_COLOR = {"percent": "normal", "points": "normal", "currency": "normal", "count": "normal"}
 
 
-def kpi_cards(kpis: pl.DataFrame, *, currency: str, comparison: str, per_row: int = 5) -> None:
+def kpi_cards(kpis: pl.DataFrame, *, currency: str, comparison: str, per_row: int = 4) -> None:
     """One bordered card per KPI row (kpi, label, unit, value, change, change_pct, definition).
 
     ``comparison`` names the previous period in each card's help; the page states it once above
-    the cards, because five cards to a row leave no room for it next to the change at 1,200 px.
+    the cards, because four cards to a row leave no room for it next to the change at 1,200 px
+    (five cut labels such as "Active customers" short at 1,280 px).
     """
     rows = kpis.to_dicts()
     for start in range(0, len(rows), per_row):
         for column, row in zip(st.columns(per_row), rows[start : start + per_row], strict=False):
             with column:
+                delta = format_change(row["change"], row["change_pct"], row["unit"], currency=currency)
                 st.metric(
                     row["label"],
                     format_value(row["value"], row["unit"], currency=currency),
-                    delta=format_change(row["change"], row["change_pct"], row["unit"], currency=currency),
-                    delta_color=DELTA_COLOR[row["unit"]],
+                    delta=delta,
+                    # No arrow and no colour for a change too small to show.
+                    delta_color="off" if is_unchanged(delta) else DELTA_COLOR[row["unit"]],
+                    delta_arrow="off" if is_unchanged(delta) else "auto",
                     help=f"{row['definition']} In {comparison}: "
                     f"{format_value(row['previous'], row['unit'], currency=currency)}.",
                     border=True,

@@ -246,7 +246,7 @@ def generate_demo(
         raise ValueError("demo data needs at least one of the channels web, app, store")
     con = store.connection
     for table in ("customers", "events", "identities"):
-        if con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]:
+        if con.table(table).limit(1).fetchone() is not None:
             raise ValueError(f"demo data goes into an empty store, but {table} already has rows")
 
     cal = _Calendar(end, months)

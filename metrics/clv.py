@@ -141,6 +141,23 @@ def _weeks(days: ir.IntegerValue) -> ir.FloatingValue:
     return days.cast("float64") / 7
 
 
+def stored_totals(filters: Filters, *, columns: list[str], settled_by: date | None = None) -> ir.Table:
+    """The stored all-history purchase totals (``columns`` of customer_purchase_totals) of each
+    customer over the selected channels: their own row when every channel of theirs is selected,
+    else the row of the subset of their channels that is (customer_purchase_subsets); none when
+    no channel of theirs is. ``settled_by`` keeps only customers with nothing after that day."""
+    selected = channel_mask(filters.channels or None, bits=filters.bits)
+    totals = restrict_customers(derived("customer_purchase_totals"), filters)
+    subsets = restrict_customers(derived("customer_purchase_subsets"), filters)
+    totals = totals.filter((totals.channels | selected) == selected)
+    subsets = subsets.filter(subsets.subset == (subsets.channels & selected))
+    if settled_by is not None:
+        totals = totals.filter(totals.last_day <= ibis.literal(settled_by))
+        subsets = subsets.filter(subsets.customer_last_day <= ibis.literal(settled_by))
+    whole = totals.select(columns)
+    return whole.union(subsets.select(columns).cast(whole.schema()))
+
+
 def summary_expr(filters: Filters, *, as_of: date, carry: tuple[str, ...] = ()) -> ir.Table:
     """The per-customer summary the models read (see the module docstring), one row per buyer,
     with the ``carry`` columns of customer_purchase_totals (CUSTOMER_ATTRIBUTES)."""
@@ -150,17 +167,13 @@ def summary_expr(filters: Filters, *, as_of: date, carry: tuple[str, ...] = ()) 
     # purchase days: as of the last day, nobody, whatever the channels.
     totals = restrict_customers(derived("customer_purchase_totals"), filters)
     selected = channel_mask(filters.channels or None, bits=filters.bits)
-    settled = totals.last_day <= ibis.literal(as_of)
-    regroup = totals.filter(~settled & ((totals.channels & selected) != 0)).select("customer_id", *carry)
+    regroup = totals.filter((totals.last_day > ibis.literal(as_of)) & ((totals.channels & selected) != 0))
+    regroup = regroup.select("customer_id", *carry)
     # The few customers to regroup narrow the day rows before the mixed days are added up.
     regrouped = purchase_totals(purchase_days_expr(filters, as_of=as_of, customers=regroup.select("customer_id")))
     columns = [*regrouped.columns, *carry]
-    whole = totals.filter(settled & ((totals.channels | selected) == selected)).select(columns)
-    subsets = restrict_customers(derived("customer_purchase_subsets"), filters)
-    subsets = subsets.filter((subsets.customer_last_day <= ibis.literal(as_of))
-                             & (subsets.subset == (subsets.channels & selected))).select(columns)
-    regrouped = regrouped.join(regroup, "customer_id").select(columns).cast(whole.schema())
-    per = whole.union(subsets.cast(whole.schema())).union(regrouped)
+    stored = stored_totals(filters, columns=columns, settled_by=as_of)
+    per = stored.union(regrouped.join(regroup, "customer_id").select(columns).cast(stored.schema()))
     per = per.filter(per.purchase_days > 0)
     frequency = per.purchase_days - 1
     return per.select(

@@ -35,7 +35,7 @@ from data_access.derived_retention import (
     period_start,
     period_table,
 )
-from metrics.clv import resolve_as_of
+from metrics.clv import resolve_as_of, stored_totals
 from metrics.engine import Engine
 from metrics.filters import (
     Filters,
@@ -144,24 +144,28 @@ def customer_counts_expr(filters: Filters) -> ir.Table:
     return customers.agg(**counts)
 
 
+def _purchase_days(filters: Filters) -> ir.Table:
+    """Purchase-day rows (customer_id, day, orders, net …) of the selected customers and channels:
+    one per customer and day without a channel filter, per customer, day and channel with one."""
+    days = derived("customer_purchase_days" if filters.channels else "customer_purchase_days_all_channels")
+    return restrict_customers(restrict_channels(days, filters), filters)
+
+
 def purchaser_counts_expr(filters: Filters) -> ir.Table:
     """One row: ``purchasers`` and ``repeat_purchasers`` (two or more orders) of the filtered
     period and, with a date range, of the period before it (PREVIOUS in front), from the purchase
     days (a tenth of the activity rows)."""
-    periods = _periods(filters)[:2]
-    days = derived("customer_purchase_days_all_channels" if not filters.channels else "customer_purchase_days")
-    days = restrict_customers(restrict_channels(days, filters), filters)
-    in_period = [(days.day >= ibis.literal(p.start)) & (days.day <= ibis.literal(p.end)) if p.days else None
-                 for p in periods]
-    if in_period[0] is not None:
-        days = days.filter(ibis.or_(*in_period))
-    else:
+    days = _purchase_days(filters)
+    if filters.days is None:
         days = restrict_days(days, filters)
         in_period = [ibis.literal(True)]
+    else:
+        in_period = [days.day.between(ibis.literal(p.start), ibis.literal(p.end)) for p in _periods(filters)[:2]]
+        days = days.filter(ibis.or_(*in_period))
     customers = days.group_by("customer_id").agg(
         **{f"orders_{k}": ibis.ifelse(where, days.orders, 0).sum() for k, where in enumerate(in_period)})
     counts = {}
-    for k in range(len(periods)):
+    for k in range(len(in_period)):
         orders = customers[f"orders_{k}"]
         counts[f"{_prefix(k)}purchasers"] = (orders > 0).cast("int64").sum()
         counts[f"{_prefix(k)}repeat_purchasers"] = (orders >= 2).cast("int64").sum()
@@ -182,17 +186,9 @@ def historical_clv_expr(filters: Filters) -> ir.Table:
     if filters.end is None:
         raise ValueError("historical CLTV is measured as of a last day: give the range an end")
     ends = [period.end for period in _periods(filters)[:2]]
-    selected = channel_mask(filters.channels or None, bits=filters.bits)
-    # Each customer's totals over the selected channels: the stored row when all their channels
-    # are selected, else the row of the subset of their channels that is (none: not a buyer here).
-    totals = restrict_customers(derived("customer_purchase_totals"), filters)
-    subsets = restrict_customers(derived("customer_purchase_subsets"), filters)
-    columns = ["customer_id", "first_purchase", "historical_revenue"]
-    buyers = totals.filter((totals.channels | selected) == selected).select(columns).union(
-        subsets.filter(subsets.subset == (subsets.channels & selected)).select(columns).cast(totals.select(columns).schema()))
+    buyers = stored_totals(filters, columns=["customer_id", "first_purchase", "historical_revenue"])
     buyers = buyers.filter(buyers.first_purchase.notnull())
-    days = derived("customer_purchase_days_all_channels" if not filters.channels else "customer_purchase_days")
-    days = restrict_customers(restrict_channels(days, filters), filters)
+    days = _purchase_days(filters)
     days = days.filter(days.day > ibis.literal(min(ends)))
     later = days.group_by("customer_id").agg(
         **{f"after_{k}": days.net.sum(where=days.day > ibis.literal(end)) for k, end in enumerate(ends)})

@@ -31,13 +31,14 @@ def kpi_cards(kpis: pl.DataFrame, *, currency: str, comparison: str, per_row: in
         for column, row in zip(st.columns(per_row), rows[start : start + per_row], strict=False):
             with column:
                 delta = format_change(row["change"], row["change_pct"], row["unit"], currency=currency)
+                # No arrow and no colour for a change too small to show.
+                flat = is_unchanged(delta)
                 st.metric(
                     row["label"],
                     format_value(row["value"], row["unit"], currency=currency),
                     delta=delta,
-                    # No arrow and no colour for a change too small to show.
-                    delta_color="off" if is_unchanged(delta) else DELTA_COLOR[row["unit"]],
-                    delta_arrow="off" if is_unchanged(delta) else "auto",
+                    delta_color="off" if flat else DELTA_COLOR[row["unit"]],
+                    delta_arrow="off" if flat else "auto",
                     help=f"{row['definition']} In {comparison}: "
                     f"{format_value(row['previous'], row['unit'], currency=currency)}.",
                     border=True,
